@@ -1,0 +1,226 @@
+"""The `tgc` command line (LANGUAGE.md section 12).
+
+Exit codes: 0 ok, 1 user errors (diagnostics), 2 usage errors, 3 internal errors. A failure
+inside the compiler is one line unless `--debug` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from typing import Sequence
+
+from tgc import __version__
+
+from .diagnostics import render, summary, to_json
+
+EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+COMMANDS = ("check",)
+
+
+class UsageError(Exception):
+    """A mistake on the command line (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits with 2 itself; keep one place for it
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parse_size_list(text: str) -> tuple[int, ...]:
+    parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+    if not parts:
+        raise ValueError
+    sizes = tuple(int(p) for p in parts)
+    if any(s < 1 for s in sizes):
+        raise ValueError
+    return sizes
+
+
+def _input_option(text: str) -> tuple[str, tuple[int, ...]]:
+    name, sep, sizes = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=SIZES such as x=16 or x=3,28,28, got {text!r}")
+    try:
+        return name, _parse_size_list(sizes.strip("[]() "))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"sizes of {name!r} must be positive integers separated by commas, got {sizes!r}"
+        ) from None
+
+
+def _param_option(text: str) -> tuple[str, int | float | bool | str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE such as hidden=256, got {text!r}")
+    v = value.strip()
+    if v in ("true", "false"):
+        return name, v == "true"
+    for conv in (int, float):
+        try:
+            return name, conv(v)
+        except ValueError:
+            pass
+    return name, v
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", action="append", default=[], type=_input_option, metavar="NAME=SIZES",
+                   help="non-batch sizes of an input, e.g. x=16 or img=1,28,28 (repeatable)")
+    p.add_argument("--param", action="append", default=[], type=_param_option, metavar="NAME=VALUE",
+                   help="a model parameter's value for checking, e.g. hidden=256 (repeatable)")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                   help="a Python file that registers extra ops (repeatable)")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="how to print diagnostics (json is for editors)")
+    p.add_argument("--werror", action="store_true", help="treat warnings as errors")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
+
+
+def _build_parsers() -> dict[str, argparse.ArgumentParser]:
+    check = _Parser(prog="tgc check", description="Check .tg files without generating code.")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    _common(check)
+    return {"check": check}
+
+
+def _top_usage() -> str:
+    return (
+        f"tgc {__version__}: compile the tg graph language to PyTorch\n\n"
+        "usage:\n"
+        "  tgc check FILE...          check files (names, arities, ...) without generating code\n"
+        "  tgc --version\n\n"
+        "Run `tgc COMMAND --help` for a command's options."
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args_list
+    try:
+        return _main(args_list)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tgc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # an internal error: never the user's fault
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"tgc: internal error: {type(exc).__name__}{': ' + first if first else ''}"
+              + ("" if debug else " (run with --debug for the traceback)"), file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _main(argv: list[str]) -> int:
+    if not argv:
+        raise UsageError(_top_usage())
+    if argv[0] in ("-h", "--help"):
+        print(_top_usage())
+        return EXIT_OK
+    if argv[0] == "--version":
+        print(f"tgc {__version__}")
+        return EXIT_OK
+    parsers = _build_parsers()
+    command = argv[0]
+    if command not in parsers:
+        close = difflib.get_close_matches(command, list(parsers), n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        raise UsageError(f"tgc: unknown command {command!r}{hint}\n\n{_top_usage()}")
+    try:
+        args = parsers[command].parse_args(argv[1:])
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    _load_plugins(args.plugin)
+    if command == "check":
+        return _check(args)
+    raise AssertionError(command)
+
+
+def _load_plugins(paths: Sequence[str]) -> None:
+    import importlib.util
+    import os
+
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UsageError(f"tgc: --plugin {path}: no such file")
+        spec = importlib.util.spec_from_file_location(f"tgc_plugin_{abs(hash(path))}", path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"tgc: --plugin {path}: not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise UsageError(f"tgc: --plugin {path} failed to load: {type(exc).__name__}: {exc}") from None
+
+
+def _options(args: argparse.Namespace):
+    from .pipeline import Options
+
+    return Options(inputs=tuple(args.input), params=tuple(args.param))
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .pipeline import front_end
+
+    options = _options(args)
+    all_diags = []
+    failed = False
+    results = []
+    for path in args.files:
+        result = front_end(path, options)
+        results.append(result)
+        _check_options(result, options)
+        all_diags.extend((d, result.sources) for d in result.diagnostics)
+        if not result.ok or (args.werror and result.diagnostics):
+            failed = True
+    _report([d for d, _ in all_diags], {k: v for _, s in all_diags for k, v in s.items()}, args)
+    if args.format == "text" and not failed:
+        for r in results:
+            names = ", ".join(g.name for g in r.program.models) if r.program else ""
+            print(f"{r.path}: ok" + (f" (model {names})" if names else ""))
+    return EXIT_USER if failed else EXIT_OK
+
+
+def _check_options(result, options) -> None:
+    """`--param`/`--input` must name something in the file: a typo there is a usage error."""
+    if result.program is None:
+        return
+    params = {p.name for g in result.program.models for p in g.params}
+    inputs = {i.name for g in result.program.models for i in g.inputs}
+    for name, _ in options.params:
+        if name not in params:
+            close = difflib.get_close_matches(name, sorted(params), n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            raise UsageError(f"tgc: --param {name}: no model in {result.path} has a parameter `{name}`{hint}")
+    for name, _ in options.inputs:
+        if name not in inputs:
+            close = difflib.get_close_matches(name, sorted(inputs), n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            raise UsageError(f"tgc: --input {name}: no model in {result.path} has an input `{name}`{hint}")
+
+
+def _report(diags, sources, args) -> None:
+    from .diagnostics import sort_key
+
+    diags = sorted(diags, key=sort_key)
+    if args.format == "json":
+        print(to_json(diags))
+        return
+    for d in diags:
+        print(render(d, sources.get(d.span.file)) + "\n", file=sys.stderr)
+    if diags:
+        note = " (warnings are errors: --werror)" if args.werror and not any(d.is_error for d in diags) else ""
+        print(f"{summary(diags)}{note}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Diagnostics: the one error/warning type every stage reports, its stable codes, and rendering.
+
+A stage collects `Diagnostic`s and, when any is an error that stops it, raises `CompileError`
+carrying all of them, so one run reports several independent problems.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from .ast import Span
+
+# Every kind of diagnostic, by stable code. Tests assert each code has at least one case.
+CODES: dict[str, str] = {
+    # reading and syntax
+    "E001": "the file cannot be read or is not valid UTF-8 text",
+    "E002": "unexpected character",
+    "E003": "unterminated string or invalid escape",
+    "E004": "syntax error: unexpected token",
+    "E005": "syntax error: unexpected end of file",
+    "E006": "a reserved word is used as a name",
+    "E007": "the program is nested too deeply",
+    # definitions and names
+    "E010": "undefined name",
+    "E011": "duplicate definition",
+    "E012": "unknown op or block",
+    "E013": "a value is used before it is defined",
+    "E014": "a block calls itself, directly or through other blocks",
+    "E015": "bare top-level statements mixed with `model` definitions",
+    "E016": "invalid parameter declaration",
+    "E017": "an invalid literal value",
+    "E018": "unknown dtype",
+    "E019": "a value name used as an op, or an op used as a value",
+    # calls
+    "E020": "unknown keyword argument",
+    "E021": "wrong number of inputs",
+    "E022": "too many positional arguments",
+    "E023": "missing required hyper-parameter",
+    "E024": "an argument is given twice",
+    "E025": "a hyper-parameter has the wrong type",
+    "E026": "variadic op given a positional hyper-parameter",
+    "E027": "wrong number of names in a destructuring assignment",
+    # statements
+    "E030": "invalid `merge` or `output`",
+    "E031": "a bare chain that is not the last statement",
+    "E032": "invalid `load`",
+    "E033": "invalid `input` declaration",
+    "E034": "a block output is never assigned",
+    "E035": "a multi-output op used where one value is needed",
+    "E036": "invalid `repeat`",
+    "E037": "invalid `import`",
+    # train section
+    "E040": "invalid `train` section",
+    # shapes (issue 3 adds rules; the code space is reserved here)
+    # warnings
+    "W001": "a value is computed but never used",
+    "W002": "a free name looks like a typo of a defined name",
+    "W003": "a parameter is declared but never used",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    span: Span
+    code: str
+    severity: str  # "error" or "warning"
+    message: str
+    hint: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+
+def error(span: Span, code: str, message: str, hint: str | None = None) -> Diagnostic:
+    assert code in CODES and code.startswith("E"), code
+    return Diagnostic(span, code, "error", message, hint)
+
+
+def warning(span: Span, code: str, message: str, hint: str | None = None) -> Diagnostic:
+    assert code in CODES and code.startswith("W"), code
+    return Diagnostic(span, code, "warning", message, hint)
+
+
+class CompileError(Exception):
+    """Raised by a stage that cannot go on; carries every diagnostic collected so far."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics = tuple(diagnostics)
+        super().__init__("; ".join(d.message for d in self.diagnostics))
+
+
+def suggest(name: str, known: Iterable[str]) -> str | None:
+    """A "did you mean" hint for an unknown name, by edit distance (as Elm and rustc do)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(set(known)), n=3, cutoff=0.6)
+    if not close:
+        return None
+    if len(close) == 1:
+        return f"did you mean `{close[0]}`?"
+    return "did you mean " + ", ".join(f"`{c}`" for c in close[:-1]) + f" or `{close[-1]}`?"
+
+
+def sort_key(d: Diagnostic) -> tuple:
+    return (d.span.file, d.span.line, d.span.column, d.code, d.message)
+
+
+def render(d: Diagnostic, source: str | None) -> str:
+    """rustc-style text: header, location, the source line, a caret underline, a help line."""
+    s = d.span
+    lines = [f"{d.severity}[{d.code}]: {d.message}", f" --> {s.file}:{s.line}:{s.column}"]
+    src_lines = source.split("\n") if source is not None else []
+    if 1 <= s.line <= len(src_lines):
+        text = src_lines[s.line - 1].rstrip("\r")
+        display = text.expandtabs(1)  # one column per tab keeps the caret aligned
+        gutter = " " * len(str(s.line))
+        end = s.end_column if s.end_line == s.line else len(display) + 1
+        width = max(1, min(end, len(display) + 1) - s.column)
+        lines.append(f"{gutter} |")
+        lines.append(f"{s.line} | {_printable(display)}")
+        lines.append(f"{gutter} | " + " " * (s.column - 1) + "^" * width)
+    if d.hint:
+        lines.append(f"help: {d.hint}")
+    return "\n".join(lines)
+
+
+def _printable(text: str) -> str:
+    # control characters would garble a terminal; show them as U+FFFD, keeping one column each
+    return "".join(c if c.isprintable() or c == " " else "\ufffd" for c in text)
+
+
+def to_json(diagnostics: Sequence[Diagnostic]) -> str:
+    return json.dumps(
+        [
+            {
+                "file": d.span.file,
+                "line": d.span.line,
+                "column": d.span.column,
+                "end_line": d.span.end_line,
+                "end_column": d.span.end_column,
+                "severity": d.severity,
+                "code": d.code,
+                "message": d.message,
+                "hint": d.hint,
+            }
+            for d in diagnostics
+        ],
+        indent=2,
+    )
+
+
+def summary(diagnostics: Sequence[Diagnostic]) -> str:
+    n_err = sum(d.is_error for d in diagnostics)
+    n_warn = len(diagnostics) - n_err
+    parts = []
+    if n_err:
+        parts.append(f"{n_err} error{'s' if n_err != 1 else ''}")
+    if n_warn:
+        parts.append(f"{n_warn} warning{'s' if n_warn != 1 else ''}")
+    return ", ".join(parts)

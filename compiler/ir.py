@@ -1,0 +1,148 @@
+"""The graph IR: what `resolve` makes of the AST, and what the shape checker and emitter read.
+
+Plain frozen dataclasses. Every tensor value has one producer (an input or a node), names are
+unique within a graph, and nodes are in topological (= source) order; `lint` checks this and runs
+after every pass, as torch.fx's `Graph.lint()` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ast as A
+from .ast import Span
+
+
+@dataclass(frozen=True, slots=True)
+class ParamDef:
+    span: Span
+    name: str
+    type: str  # int, float, bool or str
+    default: int | float | bool | str | None  # None: a block parameter without default
+
+
+@dataclass(frozen=True, slots=True)
+class DimDef:
+    span: Span
+    name: str | None  # a dimension name (`feature` in `feature=d_in`, or `batch`)
+    size: A.Expr | None  # a size expression over parameters, or None when only named
+
+
+@dataclass(frozen=True, slots=True)
+class InputDef:
+    span: Span
+    name: str
+    dtype: str  # canonical: float32, float64, float16, bfloat16, int64, int32, bool, ...
+    shape: tuple[DimDef, ...] | None  # None: undeclared, `[batch, feature=<name>_features]`
+    declared: bool  # an `input` line, rather than a free name
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One op, block call or repeat applied to values.
+
+    `args` holds the hyper-parameters given in the source, by canonical name, as AST expressions
+    (sizes stay symbolic). `target` is the source name this node's statement assigns; `label`
+    is a readable, not yet Python-safe, name for the node (`a_linear`).
+    """
+
+    span: Span
+    kind: str  # "op", "block" or "repeat"
+    op: str
+    inputs: tuple[str, ...]
+    args: tuple[tuple[str, A.Expr], ...]
+    outputs: tuple[str, ...]
+    frozen: bool
+    target: str
+    label: str
+    statement: int
+    count: A.Expr | None = None  # repeat count
+    body: "Graph | None" = None  # repeat body: a one-input, one-output graph
+
+    def arg(self, name: str) -> A.Expr | None:
+        for key, value in self.args:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadDef:
+    span: Span
+    target: str  # the value whose producing node gets the weights
+    node_label: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    span: Span
+    kind: str  # "model", "block" or "repeat"
+    name: str
+    doc: str | None
+    params: tuple[ParamDef, ...]
+    inputs: tuple[InputDef, ...]
+    nodes: tuple[Node, ...]
+    outputs: tuple[str, ...]
+    loads: tuple[LoadDef, ...] = ()
+
+    def producer(self, value: str) -> Node | None:
+        for node in self.nodes:
+            if value in node.outputs:
+                return node
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class TrainDef:
+    span: Span
+    model: str
+    items: tuple[A.TrainItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    file: str
+    blocks: tuple[Graph, ...]  # callees before callers
+    models: tuple[Graph, ...]
+    trains: tuple[TrainDef, ...]
+    imports: tuple[A.Import, ...]
+
+    def block(self, name: str) -> Graph | None:
+        for b in self.blocks:
+            if b.name == name:
+                return b
+        return None
+
+
+def lint(program: Program) -> None:
+    """Assert the IR's invariants; a failure is a compiler bug, not a user error."""
+    block_names = set()
+    for graph in (*program.blocks, *program.models):
+        _lint_graph(graph, block_names)
+        if graph.kind == "block":
+            block_names.add(graph.name)
+
+
+def _lint_graph(graph: Graph, known_blocks: set[str]) -> None:
+    from .ops.registry import lookup
+
+    defined: set[str] = set()
+    for inp in graph.inputs:
+        assert inp.name not in defined, f"{graph.name}: input {inp.name} defined twice"
+        defined.add(inp.name)
+    for node in graph.nodes:
+        for value in node.inputs:
+            assert value in defined, f"{graph.name}: {node.label} uses {value} before it exists"
+        for value in node.outputs:
+            assert value not in defined, f"{graph.name}: {value} is produced twice"
+            defined.add(value)
+        if node.kind == "op":
+            assert lookup(node.op) is not None, f"{graph.name}: unknown op {node.op}"
+        elif node.kind == "block":
+            assert node.op in known_blocks, f"{graph.name}: block {node.op} not defined before use"
+        else:
+            assert node.kind == "repeat" and node.body is not None and node.count is not None
+            _lint_graph(node.body, known_blocks)
+    for value in graph.outputs:
+        assert value in defined, f"{graph.name}: output {value} is never produced"

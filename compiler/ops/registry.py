@@ -1,0 +1,151 @@
+"""The op registry: one declarative `OpSpec` per op, looked up by name.
+
+Every stage reads ops from here instead of branching on op names: the resolver checks calls
+against `inputs`/`params`, the shape checker runs `shape`, the emitter runs `emit`, `tgc ops`
+prints the docs. Plugins register ops through `register`, the same API as the built-ins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class _Required:
+    """Marker for a hyper-parameter without a default."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+# What each hyper-parameter type accepts, in words for diagnostics and help pages.
+PARAM_TYPES: dict[str, str] = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "`true` or `false`",
+    "str": "a string",
+    "dim": "a dimension name or an index",
+    "dims": "a list of dimension names or indices",
+    "ints": "an integer or a list of integers",
+    "shape": "a list of sizes (integers, parameters or dimension names; -1 once)",
+    "padding": 'an integer, a list of integers, "same" or "valid"',
+    "sections": "a number of equal pieces, or a list of piece sizes",
+}
+
+
+@dataclass(frozen=True)
+class HyperParam:
+    """One hyper-parameter of an op, named as in PyTorch, with short aliases."""
+
+    name: str
+    type: str
+    default: Any = REQUIRED
+    doc: str = ""
+    aliases: tuple[str, ...] = ()
+    choices: tuple[Any, ...] | None = None
+    # how this parameter's meaning depends on others, for `tgc ops NAME`
+    depends: str | None = None
+
+    def __post_init__(self) -> None:
+        assert self.type in PARAM_TYPES, f"{self.name}: unknown parameter type {self.type!r}"
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """An op: its inputs, outputs and hyper-parameters, and (from the shape stage on) its rules.
+
+    `inputs` names the tensor inputs in order; the last `optional_inputs` of them may be left
+    out (attention's key-padding mask). A `variadic` op takes any number (at least
+    `min_inputs`) of tensor inputs and its hyper-parameters only by keyword. `outputs` names the
+    outputs; `outputs_from` names the hyper-parameter that gives their count instead (split).
+    """
+
+    name: str
+    doc: str
+    inputs: tuple[str, ...] = ("x",)
+    outputs: tuple[str, ...] = ("out",)
+    params: tuple[HyperParam, ...] = ()
+    variadic: bool = False
+    min_inputs: int = 1
+    optional_inputs: int = 0
+    outputs_from: str | None = None
+    family: str = ""
+    # the PyTorch class this op wraps (for the signature test and help pages), if any
+    torch_module: str | None = None
+    # constructor arguments of `torch_module` deliberately not exposed, with the reason
+    omitted: dict[str, str] = field(default_factory=dict)
+    # torch parameter name -> our parameter name, where they differ on purpose
+    renamed: dict[str, str] = field(default_factory=dict)
+    # the input the op's width is inferred from, so it is not a hyper-parameter
+    inferred: tuple[str, ...] = ()
+    example: str = ""
+    has_weights: bool = False
+    # shape rule and emission, filled in by the shape/emission stage's op entries
+    shape: Callable[..., Any] | None = None
+    emit: Callable[..., Any] | None = None
+
+    def param(self, name: str) -> HyperParam | None:
+        """The hyper-parameter called `name` or one of its aliases."""
+        for p in self.params:
+            if p.name == name or name in p.aliases:
+                return p
+        return None
+
+    @property
+    def max_inputs(self) -> int | None:
+        return None if self.variadic else len(self.inputs)
+
+    @property
+    def required_inputs(self) -> int:
+        return self.min_inputs if self.variadic else len(self.inputs) - self.optional_inputs
+
+
+REGISTRY: dict[str, OpSpec] = {}
+
+
+def register(spec: OpSpec, *, replace: bool = False) -> OpSpec:
+    """Add an op to the registry; the public API for built-ins and plugins alike."""
+    if spec.name in REGISTRY and not replace:
+        raise ValueError(f"op {spec.name!r} is already registered")
+    names = set()
+    for p in spec.params:
+        for n in (p.name, *p.aliases):
+            if n in names:
+                raise ValueError(f"op {spec.name!r}: parameter name {n!r} is used twice")
+            names.add(n)
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def lookup(name: str) -> OpSpec | None:
+    _load_builtins()
+    return REGISTRY.get(name)
+
+
+def all_ops() -> dict[str, OpSpec]:
+    _load_builtins()
+    return dict(sorted(REGISTRY.items()))
+
+
+_loaded = False
+
+
+def _load_builtins() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from . import builtin  # noqa: F401  (registers every op family)

@@ -1,0 +1,572 @@
+"""Parse stage: source text -> `ast.Program`, or a `CompileError` with readable syntax diagnostics.
+
+The grammar lives in `grammar/tg.lark` and is loaded once (LALR, strict, cached on disk). No Lark
+object leaves this module: a Transformer builds the dataclass AST and Lark's exceptions become
+`Diagnostic`s phrased for users, never with Lark's terminal names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Iterator
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+from lark.lexer import PatternStr
+
+from . import ast as A
+from .diagnostics import CompileError, Diagnostic, error
+
+RESERVED = frozenset(
+    "model block input output merge repeat frozen load from import train true false".split()
+)
+
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+
+
+class _BracketNewlines:
+    """Post-lexer: drops line breaks inside (...) and [...], keeps them inside {...}."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        stack: list[str] = []
+        for tok in stream:
+            value = tok.value if tok.type != "STRING" else ""
+            if value in _OPENERS:
+                stack.append(value)
+            elif value in (")", "]", "}"):
+                if stack:
+                    stack.pop()
+            elif tok.type == "_NL" and stack and stack[-1] != "{":
+                continue
+            yield tok
+
+
+def _grammar_text() -> str:
+    return resources.files("tgc.grammar").joinpath("tg.lark").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(
+        _grammar_text(),
+        parser="lalr",
+        lexer="basic",
+        postlex=_BracketNewlines(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+        strict=True,
+        cache=_cache_path(),
+    )
+
+
+def _cache_path() -> str | bool:
+    # A per-user cache file keyed by the grammar's content; Lark rebuilds it when it is stale.
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha256(_grammar_text().encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"tgc-grammar-{digest}-{os.getuid() if hasattr(os, 'getuid') else 0}.lark")
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def decode_source(data: bytes, filename: str) -> str:
+    """Bytes -> text, with no newline translation (a lone CR is not a line break)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        span = A.Span(filename, line, col, line, col + 1)
+        raise CompileError(
+            [
+                error(
+                    span,
+                    "E001",
+                    f"the file is not valid UTF-8 text (byte 0x{data[exc.start]:02x})",
+                    "tg source files must be UTF-8 encoded",
+                )
+            ]
+        ) from None
+
+
+def read_source(path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        span = A.Span(path, 1, 1, 1, 1)
+        reason = exc.strerror or type(exc).__name__
+        raise CompileError([error(span, "E001", f"cannot read `{path}`: {reason.lower()}")]) from None
+    return decode_source(data, path)
+
+
+# ------------------------------------------------------------------------------ parsing
+
+
+def parse(text: str, filename: str = "<input>") -> A.Program:
+    """Parse tg source text into an AST; raises `CompileError` on syntax errors."""
+    parser = _parser()
+    try:
+        tree = parser.parse(text)
+    except UnexpectedInput as exc:
+        raise CompileError([_syntax_diagnostic(exc, text, filename, parser)]) from None
+    except RecursionError:
+        raise CompileError([_too_deep(filename)]) from None
+    try:
+        program = _ToAst(filename, text).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, CompileError):
+            raise exc.orig_exc from None
+        if isinstance(exc.orig_exc, RecursionError):
+            raise CompileError([_too_deep(filename)]) from None
+        raise exc.orig_exc from None
+    except RecursionError:
+        raise CompileError([_too_deep(filename)]) from None
+    return program
+
+
+def _too_deep(filename: str) -> Diagnostic:
+    return error(
+        A.Span(filename, 1, 1, 1, 1),
+        "E007",
+        "the program is nested too deeply to compile",
+        "split deeply nested expressions into named steps",
+    )
+
+
+# ------------------------------------------------------------------------------ syntax errors
+
+_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "_NL": "a line break",
+    "PIPE": "`>>`",
+    "$END": "the end of the file",
+    "TRUE": "`true`",
+    "FALSE": "`false`",
+    "FROZEN": "`frozen`",
+}
+
+
+def _terminal_words(parser: Lark) -> dict[str, str]:
+    words = dict(_WORDS)
+    for term in parser.terminals:
+        if term.name not in words and isinstance(term.pattern, PatternStr):
+            words[term.name] = f"`{term.pattern.value}`"
+    return words
+
+
+def _describe_expected(expected: set[str], words: dict[str, str]) -> str:
+    names = sorted({words.get(t, t.lower()) for t in expected if not t.startswith("__")})
+    # a name, then literals, then the rest; long lists help nobody
+    names.sort(key=lambda w: (not w.startswith("a "), w))
+    if len(names) > 6:
+        names = names[:6] + ["..."]
+    if not names:
+        return ""
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _token_text(tok: Token, words: dict[str, str]) -> str:
+    if tok.type == "$END":
+        return "the end of the file"
+    if tok.type == "_NL":
+        return "a line break"
+    if tok.type == "PIPE":
+        return "`>>`"
+    value = tok.value if len(tok.value) <= 30 else tok.value[:27] + "..."
+    return f"`{value}`"
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, text: str, filename: str, parser: Lark) -> Diagnostic:
+    words = _terminal_words(parser)
+    line = getattr(exc, "line", None) or 1
+    column = getattr(exc, "column", None) or 1
+    if isinstance(exc, UnexpectedCharacters):
+        return _bad_character(exc, text, filename, line, column)
+
+    tok: Token | None = getattr(exc, "token", None)
+    expected = set(getattr(exc, "expected", None) or getattr(exc, "accepts", None) or ())
+    if isinstance(exc, UnexpectedToken) and getattr(exc, "accepts", None):
+        expected = set(exc.accepts)
+    at_end = isinstance(exc, UnexpectedEOF) or tok is None or tok.type == "$END"
+    if at_end:
+        end_line = text.count("\n") + 1
+        end_col = len(text) - (text.rfind("\n") + 1) + 1
+        span = A.Span(filename, end_line, end_col, end_line, end_col + 1)
+        hint = _unclosed_hint(text)
+        want = _describe_expected(expected, words)
+        msg = "unexpected end of the file" + (f"; expected {want}" if want else "")
+        return error(span, "E005", msg, hint)
+
+    tok_line = tok.line or line
+    tok_col = tok.column or column
+    if tok.type == "PIPE":
+        # the PIPE token may start with the blank lines before `>>`: point at `>>` itself
+        offset = tok.value.index(">>")
+        before = tok.value[:offset]
+        nl = before.count("\n")
+        if nl:
+            tok_line += nl
+            tok_col = offset - before.rfind("\n")
+        else:
+            tok_col += offset
+        span = A.Span(filename, tok_line, tok_col, tok_line, tok_col + 2)
+    elif tok.type == "_NL":
+        span = A.Span(filename, tok_line, tok_col, tok_line, tok_col + 1)
+    else:
+        end_col = tok.end_column if tok.end_line == tok_line and tok.end_column else tok_col + 1
+        span = A.Span(filename, tok_line, tok_col, tok_line, end_col)
+
+    if tok.value in RESERVED and tok.type != "NAME" and "NAME" in expected:
+        return error(
+            span,
+            "E006",
+            f"`{tok.value}` is a reserved word and cannot be used as a name",
+            f"rename it, for example to `{tok.value}_`",
+        )
+    want = _describe_expected(expected, words)
+    msg = f"unexpected {_token_text(tok, words)}" + (f"; expected {want}" if want else "")
+    hint = None
+    if tok.type in ("NAME", "NUMBER", "STRING") and "PIPE" in expected:
+        hint = "write `>>` between the elements of a chain, or put statements on separate lines"
+    elif tok.type == "_NL" and ")" in want:
+        hint = None
+    elif tok.value == "=" and "NAME" not in expected:
+        hint = "the left of `=` must be one name, or several names separated by commas"
+    elif tok.value == ":" and expected & {"PIPE", "_NL", "$END"}:
+        hint = "only `input` declarations and `train` sections use `:`"
+    return error(span, "E004", msg, hint)
+
+
+def _bad_character(
+    exc: UnexpectedCharacters, text: str, filename: str, line: int, column: int
+) -> Diagnostic:
+    pos = exc.pos_in_stream
+    ch = text[pos] if 0 <= pos < len(text) else ""
+    span = A.Span(filename, line, column, line, column + 1)
+    if ch == '"':
+        rest = text[pos:].split("\n", 1)[0]
+        if re.match(r'"[^"]*"', rest):
+            m = re.search(r"\\(u[0-9a-fA-F]{0,3}(?![0-9a-fA-F])|[^\"\\/bfnrtu]|$)", rest[1:])
+            hint = "strings use JSON escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX"
+            if m:
+                col = column + 1 + m.start()
+                span = A.Span(filename, line, col, line, col + max(1, len(m.group(0))))
+            return error(span, "E003", "invalid escape sequence in a string", hint)
+        return error(
+            span,
+            "E003",
+            "unterminated string",
+            "close the string with `\"` on the same line; strings never span lines",
+        )
+    if ch == "'":
+        return error(span, "E002", "unexpected character `'`", 'strings use double quotes: "text"')
+    if ch and ch.isprintable() and not ch.isspace():
+        return error(span, "E002", f"unexpected character `{ch}`")
+    code = f"U+{ord(ch):04X}" if ch else "end of file"
+    return error(span, "E002", f"unexpected character {code}")
+
+
+def _unclosed_hint(text: str) -> str | None:
+    """Find the innermost bracket still open at the end of the text, for a helpful hint."""
+    stack: list[tuple[str, int]] = []
+    line = 1
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+        elif c == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        elif c == '"':
+            j = i + 1
+            while j < n and text[j] not in '"\n':
+                j += 2 if text[j] == "\\" else 1
+            i = j + 1 if j < n and text[j] == '"' else j
+            continue
+        elif c in _OPENERS:
+            stack.append((c, line))
+        elif c in ")]}":
+            if stack:
+                stack.pop()
+        i += 1
+    if stack:
+        c, ln = stack[-1]
+        return f"`{c}` opened on line {ln} is never closed with `{_OPENERS[c]}`"
+    return None
+
+
+# ------------------------------------------------------------------------------ tree -> AST
+
+
+def _tok_span(filename: str, tok: Token) -> A.Span:
+    return A.Span(filename, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+def _doc_comment(lines: list[str], line: int) -> str | None:
+    """The comment block directly above line `line` (1-based), without its `#` markers."""
+    doc: list[str] = []
+    i = line - 2
+    while i >= 0:
+        stripped = lines[i].strip()
+        if not stripped.startswith("#"):
+            break
+        doc.append(stripped[1:].removeprefix(" ").rstrip())
+        i -= 1
+    if not doc:
+        return None
+    return "\n".join(reversed(doc)).strip() or None
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    def __init__(self, filename: str, text: str):
+        super().__init__()
+        self.filename = filename
+        self.lines = text.split("\n")
+
+    def _span(self, meta) -> A.Span:
+        if getattr(meta, "empty", True):
+            return A.Span(self.filename, 1, 1, 1, 1)
+        return A.Span(self.filename, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _name(self, tok: Token) -> A.Name:
+        return A.Name(_tok_span(self.filename, tok), str(tok))
+
+    # ---- top level
+    def start(self, meta, items):
+        return A.Program(self._span(meta), tuple(i for i in items if i is not None))
+
+    def model(self, meta, children):
+        name, params, body = children
+        span = self._span(meta)
+        return A.Model(
+            span,
+            str(name),
+            _tok_span(self.filename, name),
+            params if params is not None else (),
+            body,
+            _doc_comment(self.lines, span.line),
+        )
+
+    def block(self, meta, children):
+        name, params, inputs, outputs, body = children
+        span = self._span(meta)
+        return A.Block(
+            span,
+            str(name),
+            _tok_span(self.filename, name),
+            params,
+            inputs,
+            outputs,
+            body,
+            _doc_comment(self.lines, span.line),
+        )
+
+    def param_list(self, meta, children):
+        return tuple(c for c in children if c is not None)
+
+    def param(self, meta, children):
+        name, type_, default = children
+        return A.Param(
+            self._span(meta),
+            str(name),
+            self._name(type_) if type_ is not None else None,
+            default,
+        )
+
+    def input_list(self, meta, children):
+        return tuple(self._name(c) for c in children if c is not None)
+
+    def single_output(self, meta, children):
+        return (self._name(children[0]),)
+
+    def many_outputs(self, meta, children):
+        return tuple(self._name(c) for c in children if c is not None)
+
+    def body(self, meta, children):
+        return tuple(c for c in children if c is not None)
+
+    def import_name(self, meta, children):
+        return A.Import(self._span(meta), str(children[0]), False)
+
+    def import_path(self, meta, children):
+        return A.Import(self._span(meta), _decode_string(children[0]), True)
+
+    def train(self, meta, children):
+        model = children[0]
+        items = tuple(c for c in children[1:] if c is not None)
+        return A.Train(self._span(meta), self._name(model) if model is not None else None, items)
+
+    def train_item(self, meta, children):
+        key = children[0]
+        return A.TrainItem(
+            self._span(meta), str(key), _tok_span(self.filename, key), tuple(children[1:])
+        )
+
+    # ---- statements
+    def input_decl(self, meta, children):
+        name, type_ = children
+        dtype = dtype_span = shape = None
+        if type_ is not None:
+            dtype, dtype_span, shape = type_
+        return A.InputDecl(
+            self._span(meta), str(name), _tok_span(self.filename, name), dtype, dtype_span, shape
+        )
+
+    def input_type(self, meta, children):
+        dtype = children[0]
+        dims = tuple(c for c in children[1:] if c is not None)
+        if dtype is None:
+            return None, None, dims
+        return str(dtype), _tok_span(self.filename, dtype), dims
+
+    def named_dim(self, meta, children):
+        name, size = children
+        return A.Dim(self._span(meta), str(name), size)
+
+    def plain_dim(self, meta, children):
+        (size,) = children
+        return A.Dim(self._span(meta), None, size)
+
+    def assign(self, meta, children):
+        *targets, chain = children
+        return A.Assign(self._span(meta), tuple(targets), chain)
+
+    def target(self, meta, children):
+        return self._name(children[0])
+
+    def output(self, meta, children):
+        return A.Output(self._span(meta), tuple(self._name(c) for c in children))
+
+    def merge(self, meta, children):
+        return A.Merge(self._span(meta), children[0])
+
+    def load(self, meta, children):
+        name, path = children
+        return A.Load(
+            self._span(meta),
+            self._name(name),
+            A.String(_tok_span(self.filename, path), _decode_string(path)),
+        )
+
+    def expr_stmt(self, meta, children):
+        return A.ExprStmt(self._span(meta), children[0])
+
+    # ---- chains
+    def chain(self, meta, children):
+        elements = tuple(c for c in children if not isinstance(c, Token))
+        return A.Chain(elements[0].span.to(elements[-1].span), elements)
+
+    def call_element(self, meta, children):
+        frozen, call = children
+        return A.OpElement(
+            self._span(meta), frozen is not None, call.name, call.name_span, call.args, True
+        )
+
+    def name_element(self, meta, children):
+        frozen, name = children
+        span = _tok_span(self.filename, name)
+        return A.OpElement(self._span(meta), frozen is not None, str(name), span, (), False)
+
+    def repeat_element(self, meta, children):
+        frozen, (span, count, body) = children
+        return A.RepeatElement(self._span(meta), frozen is not None, count, body)
+
+    def repeat(self, meta, children):
+        count, body = children
+        return (self._span(meta), count, body)
+
+    def call(self, meta, children):
+        name = children[0]
+        args = tuple(c for c in children[1:] if c is not None)
+        return A.Call(self._span(meta), str(name), _tok_span(self.filename, name), args)
+
+    def keyword_arg(self, meta, children):
+        name, value = children
+        return A.Arg(self._span(meta), str(name), _tok_span(self.filename, name), value)
+
+    def positional_arg(self, meta, children):
+        (value,) = children
+        return A.Arg(self._span(meta), None, None, value)
+
+    # ---- expressions
+    def number(self, meta, children):
+        (tok,) = children
+        text = str(tok)
+        if re.fullmatch(r"\d+", text):
+            value: int | float = int(text)
+        else:
+            value = float(text)
+        return A.Number(_tok_span(self.filename, tok), value, text)
+
+    def string(self, meta, children):
+        (tok,) = children
+        return A.String(_tok_span(self.filename, tok), _decode_string(tok))
+
+    def true(self, meta, children):
+        return A.Bool(_tok_span(self.filename, children[0]), True)
+
+    def false(self, meta, children):
+        return A.Bool(_tok_span(self.filename, children[0]), False)
+
+    def name(self, meta, children):
+        return self._name(children[0])
+
+    def list(self, meta, children):
+        return A.ListExpr(self._span(meta), tuple(c for c in children if c is not None))
+
+    def _binop(op: str):  # noqa: N805 - a factory used in the class body
+        def rule(self, meta, children):
+            left, right = children
+            return A.BinOp(self._span(meta), op, left, right)
+
+        return rule
+
+    add = _binop("+")
+    sub = _binop("-")
+    mul = _binop("*")
+    truediv = _binop("/")
+    floordiv = _binop("//")
+    mod = _binop("%")
+    del _binop
+
+    def neg(self, meta, children):
+        (operand,) = children
+        span = self._span(meta)
+        if isinstance(operand, A.Number):  # a signed literal: `dim=-1`
+            return A.Number(span, -operand.value, "-" + operand.text)
+        return A.Neg(span, operand)
+
+    def pos(self, meta, children):
+        (operand,) = children
+        return operand
+
+
+def _decode_string(tok: Token) -> str:
+    # The lexer admits only JSON escapes, so json.loads is exact.
+    return json.loads(str(tok))
