@@ -48,7 +48,6 @@ CODES: dict[str, str] = {
     "E032": "invalid `load`",
     "E033": "invalid `input` declaration",
     "E034": "a block output is never assigned",
-    "E035": "a multi-output op used where one value is needed",
     "E036": "invalid `repeat`",
     "E037": "invalid `import`",
     # train section
