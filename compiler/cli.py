@@ -83,14 +83,28 @@ def _build_parsers() -> dict[str, argparse.ArgumentParser]:
     check = _Parser(prog="tgc check", description="Check .tg files without generating code.")
     check.add_argument("files", nargs="+", metavar="FILE")
     _common(check)
-    return {"check": check}
+    build = _Parser(prog="tgc", description="Compile a .tg file to PyTorch source.",
+                    usage="tgc FILE -o OUT [options]")
+    build.add_argument("file", metavar="FILE")
+    build.add_argument("-o", "--output", required=True, metavar="OUT",
+                       help="a .py file, a folder (gets model.py), or - for standard output")
+    build.add_argument("--check", action="store_true",
+                       help="write nothing; exit 1 when OUT differs from what would be generated")
+    build.add_argument("--diff", action="store_true",
+                       help="write nothing; print a unified diff of OUT against what would be generated")
+    build.add_argument("--no-verify", action="store_true",
+                       help="skip importing and tracing the generated module with torch")
+    _common(build)
+    return {"check": check, "build": build}
 
 
 def _top_usage() -> str:
     return (
         f"tgc {__version__}: compile the tg graph language to PyTorch\n\n"
         "usage:\n"
-        "  tgc check FILE...          check files (names, arities, ...) without generating code\n"
+        "  tgc FILE -o OUT            compile FILE to PyTorch (OUT: a .py file, a folder, or -)\n"
+        "  tgc FILE -o OUT --check    exit 1 when OUT is not what FILE compiles to (--diff shows it)\n"
+        "  tgc check FILE...          check files (names, arities, shapes) without generating code\n"
         "  tgc --version\n\n"
         "Run `tgc COMMAND --help` for a command's options."
     )
@@ -131,18 +145,22 @@ def _main(argv: list[str]) -> int:
         return EXIT_OK
     parsers = _build_parsers()
     command = argv[0]
-    if command not in parsers:
-        close = difflib.get_close_matches(command, list(parsers), n=1)
+    if command in COMMANDS:
+        rest = argv[1:]
+    elif command.endswith(".tg") or "-o" in argv or "--output" in argv or command == "-":
+        command, rest = "build", argv
+    else:
+        close = difflib.get_close_matches(command, list(COMMANDS), n=1)
         hint = f"; did you mean `{close[0]}`?" if close else ""
         raise UsageError(f"tgc: unknown command {command!r}{hint}\n\n{_top_usage()}")
     try:
-        args = parsers[command].parse_args(argv[1:])
+        args = parsers[command].parse_args(rest)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     _load_plugins(args.plugin)
     if command == "check":
         return _check(args)
-    raise AssertionError(command)
+    return _build(args)
 
 
 def _load_plugins(paths: Sequence[str]) -> None:
@@ -169,14 +187,14 @@ def _options(args: argparse.Namespace):
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .pipeline import front_end
+    from .pipeline import check
 
     options = _options(args)
     all_diags = []
     failed = False
     results = []
     for path in args.files:
-        result = front_end(path, options)
+        result = check(path, options)
         results.append(result)
         _check_options(result, options)
         all_diags.extend((d, result.sources) for d in result.diagnostics)
@@ -220,6 +238,93 @@ def _report(diags, sources, args) -> None:
     if diags:
         note = " (warnings are errors: --werror)" if args.werror and not any(d.is_error for d in diags) else ""
         print(f"{summary(diags)}{note}", file=sys.stderr)
+
+
+
+
+def _build(args: argparse.Namespace) -> int:
+    import os
+
+    from .pipeline import check
+
+    options = _options(args)
+    result = check(args.file, options)
+    _check_options(result, options)
+    failed = not result.ok or result.checked is None or (args.werror and bool(result.diagnostics))
+    _report(result.diagnostics, result.sources, args)
+    if failed:
+        return EXIT_USER
+    from .diagnostics import CompileError
+    from .emit import emit
+
+    try:
+        code = emit(result.checked, args.file)
+    except CompileError as exc:
+        _report(list(exc.diagnostics), result.sources, args)
+        return EXIT_USER
+    if not args.no_verify:
+        from tgc.runtime.verify import verify
+
+        problems = verify(result.checked, args.file)
+        if problems:
+            print(f"tgc: internal error: the generated module does not match the checker: {problems[0]}"
+                  + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""), file=sys.stderr)
+            return EXIT_INTERNAL
+    out = args.output
+    if out == "-":
+        if args.check or args.diff:
+            raise UsageError("tgc: --check and --diff need an output file, not -")
+        sys.stdout.write(code)
+        return EXIT_OK
+    if os.path.isdir(out) or out.endswith(("/", os.sep)):
+        out = os.path.join(out, "model.py")
+    if args.check or args.diff:
+        try:
+            with open(out, encoding="utf-8", newline="") as fh:
+                current = fh.read()
+        except OSError:
+            current = None
+        if current == code:
+            if args.check:
+                print(f"{out} is up to date", file=sys.stderr)
+            return EXIT_OK
+        if args.diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                (current or "").splitlines(keepends=True), code.splitlines(keepends=True),
+                fromfile=f"{out} (current)", tofile=f"{out} (from {args.file})"))
+        if args.check:
+            print(f"{out} would be regenerated from {args.file}"
+                  + ("" if current is not None else " (it does not exist)"), file=sys.stderr)
+            return EXIT_USER
+        return EXIT_OK
+    _write_atomic(out, code)
+    print(f"wrote {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Write via a temporary file in the same folder and rename: never a partial file."""
+    import os
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tgc-", suffix=".py.tmp", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"tgc: cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        if os.path.exists(path):
+            os.chmod(tmp, os.stat(path).st_mode & 0o777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 if __name__ == "__main__":

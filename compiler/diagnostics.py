@@ -52,11 +52,19 @@ CODES: dict[str, str] = {
     "E037": "invalid `import`",
     # train section
     "E040": "invalid `train` section",
-    # shapes (issue 3 adds rules; the code space is reserved here)
+    # shapes and dtypes
+    "E050": "sizes of a dimension do not match",
+    "E051": "a tensor has the wrong number of dimensions",
+    "E052": "unknown dimension name, or a dimension index out of range",
+    "E053": "a constraint an op needs does not hold",
+    "E054": "a tensor has the wrong dtype",
+    "E055": "an invalid hyper-parameter value",
+    "E056": "not supported by the compiler",
     # warnings
     "W001": "a value is computed but never used",
     "W002": "a free name looks like a typo of a defined name",
     "W003": "a parameter is declared but never used",
+    "W010": "two sizes agree only for the current parameter values",
 }
 
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterator
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -92,7 +92,8 @@ def decode_source(data: bytes, filename: str) -> str:
     except UnicodeDecodeError as exc:
         before = data[: exc.start]
         line = before.count(b"\n") + 1
-        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        # a column counts characters, as everywhere else, not bytes (the line's start is valid UTF-8)
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8")) + 1
         span = A.Span(filename, line, col, line, col + 1)
         raise CompileError(
             [
@@ -191,7 +192,7 @@ def _token_text(tok: Token, words: dict[str, str]) -> str:
     if tok.type == "$END":
         return "the end of the file"
     if tok.type == "_NL":
-        return "a line break"
+        return "line break"  # "unexpected line break", not "unexpected a line break"
     if tok.type == "PIPE":
         return "`>>`"
     value = tok.value if len(tok.value) <= 30 else tok.value[:27] + "..."
@@ -238,6 +239,14 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, filename: str, parser: L
         end_col = tok.end_column if tok.end_line == tok_line and tok.end_column else tok_col + 1
         span = A.Span(filename, tok_line, tok_col, tok_line, end_col)
 
+    reserved_before = _reserved_word_before(tok, text)
+    if reserved_before is not None and (tok.value == "=" or "NAME" in expected):
+        # `input = ...`, `load, b = ...`: the keyword was meant as a name
+        word, start = reserved_before
+        span = A.Span(filename, tok_line, tok_col - (tok.start_pos - start), tok_line,
+                      tok_col - (tok.start_pos - start) + len(word))
+        return error(span, "E006", f"`{word}` is a reserved word and cannot be used as a name",
+                     f"rename it, for example to `{word}_`")
     if tok.value in RESERVED and tok.type != "NAME" and "NAME" in expected:
         return error(
             span,
@@ -257,6 +266,16 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, filename: str, parser: L
     elif tok.value == ":" and expected & {"PIPE", "_NL", "$END"}:
         hint = "only `input` declarations and `train` sections use `:`"
     return error(span, "E004", msg, hint)
+
+
+def _reserved_word_before(tok: Token, text: str) -> tuple[str, int] | None:
+    """The reserved word right before an unexpected `=` or `,` on the same line, and its offset."""
+    if tok.value not in ("=", ",") or tok.start_pos is None:
+        return None
+    m = re.search(r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)[ \t]*$", text[: tok.start_pos])
+    if m is None or m.group(1) not in RESERVED:
+        return None
+    return m.group(1), m.start(1)
 
 
 def _bad_character(
@@ -342,8 +361,18 @@ def _doc_comment(lines: list[str], line: int) -> str | None:
     return "\n".join(reversed(doc)).strip() or None
 
 
-@v_args(meta=True)
 class _ToAst(Transformer):
+    # Callbacks take `(meta, children)` as with `@v_args(meta=True)`, but are called directly:
+    # v_args makes a wrapper object on every call, which cost a third of this pass.
+    __visit_tokens__ = False
+
+    def _transform_tree(self, tree):
+        children = [self._transform_tree(c) if isinstance(c, Tree) else c for c in tree.children]
+        try:
+            return getattr(self, tree.data)(tree.meta, children)
+        except Exception as exc:
+            raise VisitError(tree.data, tree, exc) from None
+
     def __init__(self, filename: str, text: str):
         super().__init__()
         self.filename = filename
@@ -415,7 +444,7 @@ class _ToAst(Transformer):
         return A.Import(self._span(meta), str(children[0]), False)
 
     def import_path(self, meta, children):
-        return A.Import(self._span(meta), _decode_string(children[0]), True)
+        return A.Import(self._span(meta), _decode_string(children[0], self.filename), True)
 
     def train(self, meta, children):
         model = children[0]
@@ -454,11 +483,8 @@ class _ToAst(Transformer):
         return A.Dim(self._span(meta), None, size)
 
     def assign(self, meta, children):
-        *targets, chain = children
-        return A.Assign(self._span(meta), tuple(targets), chain)
-
-    def target(self, meta, children):
-        return self._name(children[0])
+        *targets, chain = children  # NAME tokens: no `target` rule, one reduction less per name
+        return A.Assign(self._span(meta), tuple(self._name(t) for t in targets), chain)
 
     def output(self, meta, children):
         return A.Output(self._span(meta), tuple(self._name(c) for c in children))
@@ -471,7 +497,7 @@ class _ToAst(Transformer):
         return A.Load(
             self._span(meta),
             self._name(name),
-            A.String(_tok_span(self.filename, path), _decode_string(path)),
+            A.String(_tok_span(self.filename, path), _decode_string(path, self.filename)),
         )
 
     def expr_stmt(self, meta, children):
@@ -526,7 +552,7 @@ class _ToAst(Transformer):
 
     def string(self, meta, children):
         (tok,) = children
-        return A.String(_tok_span(self.filename, tok), _decode_string(tok))
+        return A.String(_tok_span(self.filename, tok), _decode_string(tok, self.filename))
 
     def true(self, meta, children):
         return A.Bool(_tok_span(self.filename, children[0]), True)
@@ -567,6 +593,15 @@ class _ToAst(Transformer):
         return operand
 
 
-def _decode_string(tok: Token) -> str:
-    # The lexer admits only JSON escapes, so json.loads is exact.
-    return json.loads(str(tok))
+def _decode_string(tok: Token, filename: str) -> str:
+    # The lexer admits only JSON escapes, so json.loads is exact; but JSON forbids the raw
+    # control characters (a tab, NUL, ...) that the lexer lets into a string: report them.
+    text = str(tok)
+    bad = re.search(r"[\x00-\x1f]", text)
+    if bad is not None:
+        col = tok.column + bad.start()
+        escape = {"\t": "\\t", "\b": "\\b", "\f": "\\f"}.get(bad.group(), f"\\u{ord(bad.group()):04x}")
+        span = A.Span(filename, tok.line, col, tok.line, col + 1)
+        raise CompileError([error(span, "E003", f"control character U+{ord(bad.group()):04X} in a string",
+                                  f"write it as the escape `{escape}`")])
+    return json.loads(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import ast as A
 from . import ir
@@ -29,6 +30,7 @@ class Result:
     path: str
     program: ir.Program | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    checked: Any = None  # shapes.Checked once the shape stage has run
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -48,6 +50,21 @@ def front_end(path: str, options: Options = Options(), text: str | None = None) 
         resolved, warnings = resolve(program, library)
         result.diagnostics.extend(warnings)
         result.program = resolved
+    except CompileError as exc:
+        result.diagnostics.extend(exc.diagnostics)
+    return result
+
+
+def check(path: str, options: Options = Options(), text: str | None = None) -> Result:
+    """Everything `tgc check` does: the front end, then shapes (no torch, no emission)."""
+    result = front_end(path, options, text)
+    if result.program is None or not result.ok:
+        return result
+    from .shapes import check as check_shapes
+
+    try:
+        result.checked, warnings = check_shapes(result.program, options.params, options.inputs)
+        result.diagnostics.extend(warnings)
     except CompileError as exc:
         result.diagnostics.extend(exc.diagnostics)
     return result

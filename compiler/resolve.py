@@ -330,8 +330,7 @@ class _ProgramResolver:
             if ptype == "float" and isinstance(default, int) and not isinstance(default, bool):
                 default = float(default)
             out.append(ir.ParamDef(p.span, p.name, ptype or "int", default))
-        if report:
-            self.diags.extend(diags)
+        self.diags.extend(d for d in diags if report or d.is_error)  # see _GraphResolver._finish
         return tuple(out)
 
     def _block_order(
@@ -541,6 +540,12 @@ class _GraphResolver:
         self.statement_nodes: dict[str, list[ir.Node]] = {}
         self.loads: list[ir.LoadDef] = []
         self.counter = 0
+        # names whose definition failed with an error already reported: uses stay silent
+        self.poisoned: set[str] = set()
+        self.span: A.Span | None = None  # the model's, once known
+        self.owner_kind = kind  # "model" or "block"; a repeat body takes its owner's
+        # names used before their definition (E013 reported): not "never used" afterwards
+        self.used_early: set[str] = set()
 
     # ---- reporting
     def err(self, span: A.Span, code: str, message: str, hint: str | None = None) -> None:
@@ -550,8 +555,9 @@ class _GraphResolver:
         self.diags.append(warning(span, code, message, hint))
 
     def _finish(self) -> None:
-        if self.report:
-            self.parent.diags.extend(self.diags)
+        # an imported block's warnings are not the importer's business, but its errors are:
+        # dropping them left a failed block out of the IR while its callers still used it
+        self.parent.diags.extend(d for d in self.diags if self.report or d.is_error)
 
     # ---- graphs
     def block(self, b: A.Block, params: tuple[ir.ParamDef, ...]) -> ir.Graph | None:
@@ -572,14 +578,14 @@ class _GraphResolver:
         self._statements(b.body)
         for n in b.outputs:
             v = self.values.get(n.id)
-            if v is None:
+            if v is None and n.id not in self.poisoned:  # a failed assignment is reported already
                 self.err(
                     n.span,
                     "E034",
                     f"block output `{n.id}` is never assigned",
                     f"assign it in the body: `{n.id} = ...`",
                 )
-            else:
+            elif v is not None:
                 v.used = True
         self._unused()
         self._finish()
@@ -596,6 +602,7 @@ class _GraphResolver:
         body: Sequence[A.Statement],
     ) -> ir.Graph | None:
         self.params = {p.name: p for p in params}
+        self.span = span  # where "computes nothing" points when the body is empty
         self.implicit_inputs = not any(isinstance(s, A.InputDecl) for s in body)
         outputs = self._statements(body)
         self._unused(outputs)
@@ -644,7 +651,7 @@ class _GraphResolver:
                     self.err(s.span, "E030", "a model has either an `output`/`merge` or a final unnamed chain, not both")
                     continue
                 name = self._fresh("out")
-                res = self._chain(s.value, i, name, (name,))
+                res = self._chain(s.value, i, "out", (name,))
                 if res:
                     outputs = [res[0]]
                     explicit = s
@@ -663,8 +670,8 @@ class _GraphResolver:
                 if isinstance(s, A.Output):
                     outputs = self._output(s)
                 else:
-                    name = self._fresh("merged")
-                    res = self._call(s.call, None, i, name, (name,), frozen=False, span=s.call.span, elem_span=s.call.span)
+                    name = self._fresh("out")
+                    res = self._call(s.call, None, i, "out", (name,), frozen=False, span=s.call.span, elem_span=s.call.span)
                     outputs = list(res[:1]) if res else []
             elif isinstance(s, A.Load):
                 self._load(s)
@@ -674,7 +681,7 @@ class _GraphResolver:
                     outputs = [t.id for t in s.targets if t.id != "_" and t.id in self.values]
                     break
             if not outputs and not any(d.is_error for d in self.diags):
-                span = body[-1].span if body else self.parent.program.span
+                span = body[-1].span if body else self.span or self.parent.program.span
                 self.err(span, "E030", f"model `{self.name}` computes nothing to return",
                          "assign a value, or name the outputs with `output NAME`")
         return outputs
@@ -693,6 +700,7 @@ class _GraphResolver:
             return
         if s.name in self.all_assigned:
             self.err(s.name_span, "E011", f"`{s.name}` is declared as an input and also assigned")
+            self.poisoned.add(s.name)
             return
         dtype = "float32"
         if s.dtype is not None:
@@ -754,9 +762,12 @@ class _GraphResolver:
             if name.id in self.values or name.id in self.all_assigned:
                 self.err(name.span, "E019", f"`{name.id}` is a value (a tensor), not a parameter",
                          f"a hyper-parameter needs {PARAM_TYPES.get(want, want)}")
+                if name.id in self.values:
+                    self.values[name.id].used = True  # misused, not unused: no W001 on top
             else:
                 self.err(name.span, "E010", f"undefined parameter `{name.id}`",
-                         suggest(name.id, self.params) or self._declare_hint(name.id))
+                         suggest(name.id, self.params)
+                         or self._declare_hint(name.id, want if want in PARAM_TYPE_NAMES else "int"))
             return
         self.used_params.add(name.id)
         if want in ("int", "dim", "ints", "sections", "shape", "padding") and p.type not in ("int",):
@@ -766,9 +777,9 @@ class _GraphResolver:
         elif want in ("bool", "str") and p.type != want:
             self.err(name.span, "E025", f"`{name.id}` is a {p.type} parameter, but {PARAM_TYPES[want]} is needed")
 
-    def _declare_hint(self, name: str) -> str:
-        where = "the model" if self.kind == "model" else "the block"
-        return f"declare it as a parameter of {where}: `({name}: int = ...)`"
+    def _declare_hint(self, name: str, ptype: str = "int") -> str:
+        where = "the model" if self.owner_kind == "model" else "the block"
+        return f"declare it as a parameter of {where}: `({name}: {ptype} = ...)`"
 
     def _assign(self, s: A.Assign, index: int) -> None:
         targets = s.targets
@@ -796,7 +807,9 @@ class _GraphResolver:
         if ok and produced is not None:
             for t in targets:
                 if t.id != "_":
-                    self.values[t.id] = _Value(t.id, t.span, "value")
+                    self.values[t.id] = _Value(t.id, t.span, "value", used=t.id in self.used_early)
+        else:
+            self.poisoned.update(t.id for t in targets if t.id != "_")
 
     def _output(self, s: A.Output) -> list[str]:
         outs: list[str] = []
@@ -817,8 +830,15 @@ class _GraphResolver:
         if nodes is None:
             if name in self.values:
                 self.err(s.target.span, "E032", f"`load` needs a value produced by an op or block; `{name}` is an input")
+            elif name in self.poisoned:
+                pass  # its definition failed, and that error is already reported
+            elif name in self.later:
+                self.err(s.target.span, "E013", f"`{name}` is used before it is defined",
+                         f"it is assigned on line {self.later[name].line}; move the `load` below it")
+                self.used_early.add(name)
             else:
-                self.err(s.target.span, "E010", f"undefined name `{name}`", suggest(name, self.values))
+                self.err(s.target.span, "E010", f"undefined name `{name}`",
+                         suggest(name, [*self.values, *self.poisoned, *self.all_assigned]))
             return
         weighted = [n for n in nodes if self._node_has_weights(n)]
         if len(weighted) != 1:
@@ -852,13 +872,23 @@ class _GraphResolver:
         if v is not None:
             v.used = True
             return True
+        if n.id in self.poisoned:
+            return False  # its definition failed, and that error is already reported
         if n.id in self.later:
             self.err(n.span, "E013", f"`{n.id}` is used before it is defined",
                      f"it is assigned on line {self.later[n.id].line}; move that statement up")
+            self.used_early.add(n.id)
             return False
         if n.id in self.params:
             self.err(n.span, "E019", f"`{n.id}` is a parameter, not a value (a tensor)",
                      "parameters set sizes and options; values flow through ops")
+            self.used_params.add(n.id)  # misused, not unused: no W003 on top
+            return False
+        if n.id in self.all_assigned:
+            # assigned, but neither before (values, poisoned) nor after (later): by this very
+            # statement, `x = x >> relu`; as a free name it would be an input assigned twice
+            self.err(n.span, "E013", f"`{n.id}` is used in its own definition",
+                     "a value is assigned once, from values defined before it; give the result a new name")
             return False
         if self.implicit_inputs and self.kind == "model":
             self.values[n.id] = _Value(n.id, n.span, "input", used=True)
@@ -868,12 +898,13 @@ class _GraphResolver:
                 self.warn(n.span, "W002", f"`{n.id}` is not defined, so it becomes an input of the model",
                           close.replace("did you mean", "is it a typo; did you mean"))
             return True
-        hint = suggest(n.id, self.values)
-        if hint is None:
-            if lookup(n.id) is not None or n.id in self.signatures:
-                hint = f"`{n.id}` is an op; apply it to a value: `x >> {n.id}`"
-            elif self.kind == "model":
-                hint = f"declare it: `input {n.id}: [batch, feature=16]`"
+        hint = suggest(n.id, [*self.values, *self.poisoned])
+        if lookup(n.id) is not None or n.id in self.signatures:
+            self.err(n.span, "E019", f"`{n.id}` is an op, not a value (a tensor)",
+                     hint or f"apply it to a value: `x >> {n.id}`")
+            return False
+        if hint is None and self.kind == "model":
+            hint = f"declare it: `input {n.id}: [batch, feature=16]`"
         self.err(n.span, "E010", f"undefined name `{n.id}`", hint)
         return False
 
@@ -896,17 +927,18 @@ class _GraphResolver:
             if first.frozen:
                 self.err(first.span, "E012", "`frozen` applies to an op, block call or `repeat`, not to a value")
             n = A.Name(first.name_span, first.name)
-            if not self._use(n):
-                return None
-            current = first.name
+            head_ok = self._use(n)
+            current = first.name if head_ok else "?"  # a placeholder: the rest is still checked
             rest = elements[1:]
+            if not head_ok and not rest:
+                return None
             if not rest:
                 # a plain alias (`y = x`): an identity, so the value has its own producer
                 result = self._apply_identity(first, current, index, base, names, targets)
                 self._record(names, start)
                 return result
         result: tuple[str, ...] | None = None
-        failed = False
+        failed = current == "?"
         for k, el in enumerate(rest):
             last = k == len(rest) - 1
             out_names = names if last else (self._fresh(base),)
@@ -958,14 +990,25 @@ class _GraphResolver:
             return _op_callee(spec)
         known = list(all_ops()) + list(self.signatures)
         hint = suggest(name, known)
-        if hint is None and (name in self.values or name in self.all_assigned):
-            hint = f"`{name}` is a value; combine values with an op such as `add({name}, ...)`"
+        if name in self.values or name in self.all_assigned:
+            if name in self.values:
+                self.values[name].used = True  # misused, not unused: no W001 on top
+            self.err(name_span, "E019", f"`{name}` is a value (a tensor), not an op",
+                     hint or f"combine values with an op such as `add({name}, ...)`")
+            return None
         self.err(name_span, "E012", f"unknown op `{name}`", hint or "`tgc ops` lists every op")
         return None
 
     def _call(self, call: A.Call, current, index, base, out_names, *, frozen, span, elem_span, targets=()):
         callee = self._callee(call.name, call.name_span, span)
         if callee is None:
+            # the arguments of an unknown op are not checked, but they are used: no W001/W003
+            for a in call.args:
+                if isinstance(a.value, A.Name):
+                    if a.value.id in self.values:
+                        self.values[a.value.id].used = True
+                    elif a.value.id in self.params:
+                        self.used_params.add(a.value.id)
             return None
         return self._bind(callee, call, current, index, base, out_names, frozen, elem_span, targets)
 
@@ -991,12 +1034,14 @@ class _GraphResolver:
                     self.err(a.span, "E022", "a positional argument cannot follow a keyword argument",
                              "put positional arguments first")
                     ok = False
+                    continue  # not bound as well: that would add "given twice" or type errors
                 positional.append(a)
             else:
                 keywords.append(a)
 
         bound: dict[str, A.Expr] = {}
         bound_span: dict[str, A.Span] = {}
+        misspelt: list[str] = []  # unknown keywords
         positional_hyper = False
         if callee.variadic:
             for a in positional:
@@ -1049,6 +1094,7 @@ class _GraphResolver:
                              f"the argument in this position is {where}, but {_expr_kind(a.value)} was given",
                              example)
                     ok = False
+                    positional_hyper = True  # the hyper-parameters after it are shifted: no E023
                     inputs.append("?")
                 else:
                     self.err(a.span, "E021",
@@ -1058,9 +1104,10 @@ class _GraphResolver:
                              + ", ".join(f"`{p.name}=...`" for p in callee.params[:1]))
                     pos.pop(0)
                     ok = False
+                    positional_hyper = True  # a hyper-parameter given here: no E023 for it
                     break
-            if ok and len(inputs) < callee.required_inputs:
-                missing = callee.inputs[len(inputs) : callee.required_inputs]
+            missing = callee.inputs[len(inputs) : callee.required_inputs]
+            if ok and missing and not any(a.name in missing for a in keywords):  # else E020 says it
                 noun = "input" if callee.required_inputs == 1 else "inputs"
                 self.err(call.span if current is None else span, "E021",
                          f"`{callee.name}` takes {callee.required_inputs} {noun} "
@@ -1091,6 +1138,7 @@ class _GraphResolver:
                     hint = suggest(a.name, names) or _signature_hint(callee)
                 self.err(a.name_span, "E020", f"`{callee.name}` has no parameter `{a.name}`", hint)
                 ok = False
+                misspelt.append(a.name)
                 continue
             if p.name in bound:
                 self.err(a.name_span, "E024", f"`{p.name}` of `{callee.name}` is given twice",
@@ -1100,6 +1148,8 @@ class _GraphResolver:
             bound[p.name] = a.value
             bound_span[p.name] = a.span
         for p in callee.params:
+            if any(suggest(m, (p.name, *p.aliases)) for m in misspelt):
+                continue  # E020 already suggests this parameter for a misspelt keyword
             if p.required and p.name not in bound and not positional_hyper:
                 self.err(call.name_span, "E023", f"`{callee.name}` needs the hyper-parameter `{p.name}`",
                          f"for example `{callee.name}(..., {p.name}=...)`")
@@ -1146,7 +1196,7 @@ class _GraphResolver:
             return value.value
         if isinstance(value, A.ListExpr) and value.items:
             return len(value.items)
-        if value is not None:
+        if value is not None and not any(d.is_error and d.span == value.span for d in self.diags):
             self.err(value.span, "E025",
                      f"the number of pieces of `{callee.name}` must be a positive integer literal or a list of sizes",
                      "the count of outputs must be known when the file is compiled")
@@ -1178,6 +1228,7 @@ class _GraphResolver:
                     self._param_ref(count, "int")
                 else:
                     self.err(count.span, "E036", f"the count of `repeat` must be an int parameter; `{count.id}` is {p.type}")
+                    self.used_params.add(count.id)  # misused, not unused: no W003 on top
                 ok = False
             else:
                 self.used_params.add(count.id)
@@ -1190,6 +1241,7 @@ class _GraphResolver:
         # the body: a chain applied to the value flowing in, with its own nodes
         sub = _GraphResolver(self.parent, "repeat", f"{base}_repeat", self.signatures)
         sub.params = self.params
+        sub.owner_kind = self.owner_kind
         body_in = "x"
         sub.values[body_in] = _Value(body_in, el.span, "input", used=True, internal=True)
         sub.inputs.append(ir.InputDef(el.span, body_in, "float32", None, True))
@@ -1200,6 +1252,7 @@ class _GraphResolver:
             if isinstance(inner, A.RepeatElement):
                 res = sub._repeat(inner, cur, index, base, (name,))
             elif inner.has_parens:
+                outer = False
                 for a in inner.args:
                     if a.name is None and isinstance(a.value, A.Name) and (
                         a.value.id in self.values or a.value.id in self.all_assigned
@@ -1207,7 +1260,11 @@ class _GraphResolver:
                         sub.err(a.value.span, "E036",
                                 "a `repeat` body can only use the value flowing through it",
                                 "compute the other value inside a block and repeat the block")
-                res = sub._call(A.Call(inner.span, inner.name, inner.name_span, inner.args), cur, index, base,
+                        outer = True
+                        if a.value.id in self.values:
+                            self.values[a.value.id].used = True  # misused, not unused: no W001
+                # with an outer value the call is not bound too: that would add E010 at the same place
+                res = None if outer else sub._call(A.Call(inner.span, inner.name, inner.name_span, inner.args), cur, index, base,
                                 (name,), frozen=inner.frozen, span=inner.span, elem_span=inner.span)
             else:
                 res = sub._bare_op(inner, cur, index, base, (name,), ())

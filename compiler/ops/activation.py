@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .registry import HyperParam, OpSpec, register
+from dataclasses import replace
+
+from ..shapes import OpCtx
+from ..sym import Sym
+from .registry import REGISTRY, Emission, HyperParam, OpSpec, register
 
 _INPLACE = "emitted code never modifies its input in place (branches may share it)"
 
@@ -127,3 +131,75 @@ register(
         example="skip = x >> identity",
     )
 )
+
+
+# ------------------------------------------------------------------------------ shapes and emission
+
+
+def _same(ctx: OpCtx):
+    ctx.expect_float(ctx.inputs[0])
+    return [ctx.inputs[0]]
+
+
+def _keep(ctx: OpCtx):
+    return [ctx.inputs[0]]
+
+
+def _dim_rule(ctx: OpCtx):
+    ctx.expect_float(ctx.inputs[0])
+    ctx.dim_index(ctx.arg("dim"), ctx.inputs[0])
+    return [ctx.inputs[0]]
+
+
+def _dropout_rule(ctx: OpCtx):
+    p = ctx.arg("p")
+    ctx.require(_in_unit(p), "`p` must be between 0 and 1")
+    return [ctx.inputs[0]]
+
+
+def _in_unit(p: Sym) -> Sym:
+    value = 0 <= p.value <= 1
+    return Sym.const(value) if p.is_const else Sym(value, ("c", value))
+
+
+def _function(name: str):
+    def emit(ctx) -> Emission:
+        return Emission(call=f"{name}({ctx.inputs[0]})")
+
+    return emit
+
+
+def _gelu(ctx) -> Emission:
+    approx = ctx.arg("approximate")
+    extra = "" if approx.is_const and approx.value == "none" else f", approximate={ctx.rf(approx)}"
+    return Emission(call=f"F.gelu({ctx.inputs[0]}{extra})")
+
+
+def _softmax(name: str):
+    def emit(ctx) -> Emission:
+        return Emission(call=f"torch.{name}({ctx.inputs[0]}, dim={ctx.dim('dim')})")
+
+    return emit
+
+
+def _dropout(ctx) -> Emission:
+    return Emission(call=f"{ctx.m}({ctx.inputs[0]})", module=f"nn.Dropout({ctx.r(ctx.arg('p'))})")
+
+
+def _identity(ctx) -> Emission:
+    return Emission(call=ctx.inputs[0])
+
+
+_RULES = {
+    "relu": (_same, _function("torch.relu")),
+    "gelu": (_same, _gelu),
+    "silu": (_same, _function("F.silu")),
+    "tanh": (_same, _function("torch.tanh")),
+    "sigmoid": (_same, _function("torch.sigmoid")),
+    "softmax": (_dim_rule, _softmax("softmax")),
+    "log_softmax": (_dim_rule, _softmax("log_softmax")),
+    "dropout": (_dropout_rule, _dropout),
+    "identity": (_keep, _identity),
+}
+for _name, (_shape, _emit) in _RULES.items():
+    register(replace(REGISTRY[_name], shape=_shape, emit=_emit), replace=True)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from .registry import HyperParam, OpSpec, register
+from dataclasses import replace
+
+from ..shapes import Dim, OpCtx, TType
+from ..sym import Sym
+from .registry import REGISTRY, Emission, HyperParam, OpSpec, register
 
 register(
     OpSpec(
         name="attention",
-        doc="Multi-head scaled dot-product attention of queries q over keys k and values v.",
+        doc=(
+            "Multi-head scaled dot-product attention of queries q over keys k and values v; an optional "
+            "fourth input, a bool [batch, token] key-padding mask, is True at padded keys, which are ignored."
+        ),
         family="attention",
         torch_module="torch.nn.MultiheadAttention",
         inputs=("q", "k", "v", "mask"),
@@ -64,3 +71,117 @@ register(
         has_weights=True,
     )
 )
+
+
+# ------------------------------------------------------------------------------ shapes and emission
+#
+# Mask convention: the optional fourth input is a key-padding mask as torch's `key_padding_mask`
+# reads it: True marks a padded key that no query attends to, False a real one. It is passed
+# through unchanged, so a mask built for PyTorch works as is.
+#
+# `causal=true` builds the (token, token) mask `q.new_ones(T, T, dtype=torch.bool).triu(1)` (True
+# above the diagonal: masked) in forward from the run-time length `T = q.size(1)`, so it traces
+# (torch.fx, torch.compile) without data-dependent control flow; `torch.ones(T, T)` with two traced
+# sizes does not trace under torch.fx. Torch's `is_causal` is only a hint that needs the mask
+# anyway (and is ignored while the weights are returned), so it is not passed. Queries and keys
+# must have one length; it is checked here when both are known, else torch checks the mask's shape.
+
+
+def _label(d: Dim, index: int) -> str:
+    return f"`{d.name}`" if d.name else f"{index}"
+
+
+def _same_dim(ctx: OpCtx, a: TType, ia: int, b: TType, ib: int, k: int, kb: int | None = None) -> None:
+    """Dimension k of input ia and dimension kb (default k) of input ib must agree in size."""
+    kb = k if kb is None else kb
+    da, db = a.dims[k], b.dims[kb]
+    ctx.same_size(da.size, db.size, _label(da, k), ctx.input_names[ia], ctx.input_names[ib])
+
+
+def _shape(ctx: OpCtx):
+    names = ctx.input_names
+    q, k, v = ctx.inputs[:3]
+    for i, t in enumerate((q, k, v)):
+        if t.rank != 3:
+            ctx.error(f"`{names[i]}` has {t.rank} dimension{'s' if t.rank != 1 else ''} {t.show()}, "
+                      "but 3 are needed", "attention takes [batch, token, feature] sequences", code="E051")
+        ctx.expect_float(t, i)
+    for i, t in ((1, k), (2, v)):
+        if t.dtype != q.dtype:
+            ctx.error(f"`{names[0]}` is {q.dtype} but `{names[i]}` is {t.dtype}", code="E054")
+    embed = q.dims[-1]
+    for i, t in enumerate((q, k, v)):
+        if t.dims[-1].size is None:
+            ctx.error(f"the last dimension `{t.dims[-1].name}` of `{names[i]}` has no size",
+                      "give the input a size: `[batch, token, feature=64]`", code="E051")
+    # k and v: the query's width (kdim/vdim are not exposed), and as many keys as values
+    for i, t in ((1, k), (2, v)):
+        _same_dim(ctx, q, 0, t, i, 0)
+        _same_dim(ctx, q, 0, t, i, 2)
+    _same_dim(ctx, k, 1, v, 2, 1)
+    heads = ctx.int_arg("num_heads")
+    if heads is None or heads.value < 1:
+        ctx.error(f"`num_heads` must be a positive integer, not {getattr(heads, 'value', heads)!r}")
+    ctx.require((embed.size % heads).equals(0),
+                f"the query width `{embed.name or 'embed'}` ({_show(embed.size)}) must be divisible by "
+                f"`num_heads` ({_show(heads)})",
+                "choose a number of heads that divides the width")
+    for flag in ("causal", "average_weights"):
+        if not ctx.arg(flag).is_const:
+            ctx.error(f"`{flag}` must be `true` or `false`, not the parameter `{ctx.arg(flag).render()}`: "
+                      "it changes the emitted forward", code="E056")
+    p = ctx.arg("dropout")
+    if not 0 <= p.value <= 1:
+        ctx.error(f"`dropout` must be between 0 and 1, not {p.value}")
+    if len(ctx.inputs) > 3:
+        mask = ctx.inputs[3]
+        ctx.expect_rank(mask, 2, 2, what=names[3])
+        if mask.dtype != "bool":
+            ctx.error(f"the key-padding mask `{names[3]}` is {mask.dtype}, but a bool tensor is needed",
+                      f"declare it as `input {names[3]}: bool[batch, token]` (True marks a padded key)",
+                      code="E054")
+        _same_dim(ctx, k, 1, mask, 3, 0)
+        _same_dim(ctx, k, 1, mask, 3, 1, 1)
+    if ctx.arg("causal").value:
+        tq, tk = q.dims[1], k.dims[1]
+        if tq.size is not None and tk.size is not None and tq.size.value != tk.size.value:
+            ctx.error(f"`causal=true` needs as many queries as keys, but `{names[0]}` has "
+                      f"{_label(tq, 1)}={_show(tq.size)} and `{names[1]}` has "
+                      f"{_label(tk, 1)}={_show(tk.size)}",
+                      "causal masking is for self-attention over one sequence", code="E053")
+    batch, token_q, token_k = q.dims[0], q.dims[1], k.dims[1]
+    if ctx.arg("average_weights").value:
+        weights = (batch, token_q, token_k)
+    else:
+        weights = (batch, Dim("head", heads), token_q, token_k)
+    return [q, TType(weights, q.dtype)]
+
+
+def _show(s: Sym) -> str:
+    return str(s.value) if s.is_const else f"{s.render()} = {s.value}"
+
+
+def _emit(ctx) -> Emission:
+    q = ctx.in_types[0]
+    embed = ctx.size(q, -1)
+    extra = ""
+    for name in ("dropout", "bias"):
+        value = ctx.arg(name)
+        if not value.is_const or value.value != ctx.spec.param(name).default:
+            extra += f", {name}={ctx.r(value)}"
+    module = f"nn.MultiheadAttention({ctx.r(embed)}, {ctx.r(ctx.arg('num_heads'))}{extra}, batch_first=True)"
+    args = list(ctx.inputs[:3])
+    if len(ctx.inputs) > 3:
+        args.append(f"key_padding_mask={ctx.inputs[3]}")
+    if ctx.arg("causal").value:
+        # Queries and keys have one length here; read it from an input that is a plain name, so
+        # an inlined expression is not evaluated twice.
+        ref = next((e for e in ctx.inputs[:3] if e.isidentifier()), f"({ctx.inputs[0]})")
+        length = f"{ref}.size(1)"
+        args.append(f"attn_mask={ref}.new_ones({length}, {length}, dtype=torch.bool).triu(1)")
+    if not ctx.arg("average_weights").value:
+        args.append("average_attn_weights=False")
+    return Emission(call=f"{ctx.m}({', '.join(args)})", module=module, unpack="{}, {}", first="[0]")
+
+
+register(replace(REGISTRY["attention"], shape=_shape, emit=_emit), replace=True)

@@ -2,7 +2,35 @@
 
 from __future__ import annotations
 
-from .registry import HyperParam, OpSpec, register
+from ..shapes import Dim, OpCtx
+from .registry import Emission, HyperParam, OpSpec, register
+
+
+def _shape(ctx: OpCtx):
+    (x,) = ctx.inputs
+    ctx.expect_rank(x, 1)
+    ctx.expect_float(x)
+    last = x.dims[-1]
+    if last.size is None:
+        ctx.error(f"the last dimension `{last.name}` of `{ctx.input_names[0]}` has no size",
+                  "give the input a size: `[batch, feature=16]`", code="E051")
+    out = ctx.int_arg("out_features")
+    if out is None:
+        out = last.size
+    elif out.value < 1:
+        ctx.error(f"`out_features` must be positive, not {out.value}")
+    return [x.replace_dim(-1, Dim(last.name, out))]
+
+
+def _emit(ctx) -> Emission:
+    x = ctx.in_types[0]
+    in_features = ctx.size(x, -1)
+    out = ctx.arg("out_features") or in_features
+    bias = ctx.arg("bias")
+    extra = "" if bias.value is True else f", bias={ctx.r(bias)}"
+    return Emission(call=f"{ctx.m}({ctx.inputs[0]})",
+                    module=f"nn.Linear({ctx.r(in_features)}, {ctx.r(out)}{extra})")
+
 
 _DEVICE = {
     "device": "the emitted module is moved as a whole (`.to(device)`), not per layer",
@@ -33,5 +61,7 @@ register(
         },
         example="h = x >> linear(128) >> relu",
         has_weights=True,
+        shape=_shape,
+        emit=_emit,
     )
 )

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .registry import HyperParam, OpSpec, register
+from dataclasses import replace
+
+from ..shapes import OpCtx
+from .conv import keywords
+from .registry import REGISTRY, Emission, HyperParam, OpSpec, register
 
 _DEVICE = {
     "device": "the emitted module is moved as a whole (`.to(device)`), not per layer",
@@ -103,3 +107,69 @@ register(
         has_weights=True,
     )
 )
+
+
+# ------------------------------------------------------------------------------ shapes and emission
+
+
+def _check_eps(ctx: OpCtx) -> None:
+    eps = ctx.arg("eps")
+    if eps.value <= 0:
+        ctx.error(f"`eps` must be positive, not {eps.value}", "the usual value is 1e-5", code="E055")
+
+
+def _layernorm_shape(ctx: OpCtx):
+    (x,) = ctx.inputs
+    ctx.expect_rank(x, 2)
+    ctx.expect_float(x)
+    last = x.dims[-1]
+    if last.size is None:
+        ctx.error(f"the last dimension `{last.name}` of `{ctx.input_names[0]}` has no size",
+                  "layernorm learns one scale per feature; give the input a size: `[batch, feature=16]`",
+                  code="E051")
+    _check_eps(ctx)
+    return [x]
+
+
+def _batchnorm_shape(ctx: OpCtx):
+    (x,) = ctx.inputs
+    if ctx.spec.name == "batchnorm1d":
+        if x.rank not in (2, 3):
+            ctx.error(f"`{ctx.input_names[0]}` has {x.rank} dimensions {x.show()}, but batchnorm1d takes "
+                      "[batch, features] or [batch, channels, length]",
+                      "use batchnorm2d for [batch, channels, height, width]; layernorm normalises the last "
+                      "dimension of any tensor", code="E051")
+    else:
+        ctx.expect_rank(x, 4, 4)
+    ctx.expect_float(x)
+    channels = x.dims[1]
+    if channels.size is None:
+        ctx.error(f"the channel dimension `{channels.name}` (dimension 1) of `{ctx.input_names[0]}` has no size",
+                  "batch normalisation learns one scale per channel; give it a size", code="E051")
+    _check_eps(ctx)
+    momentum = ctx.arg("momentum")
+    if not 0 <= momentum.value <= 1:
+        ctx.error(f"`momentum` must be between 0 and 1, not {momentum.value}", code="E055")
+    return [x]
+
+
+def _layernorm_emit(ctx) -> Emission:
+    width = ctx.size(ctx.in_types[0], -1)
+    kw = keywords(ctx, {"eps": 1e-5, "elementwise_affine": True, "bias": True})
+    return Emission(call=f"{ctx.m}({ctx.inputs[0]})", module=f"nn.LayerNorm({ctx.r(width)}{kw})")
+
+
+def _batchnorm_emit(ctx) -> Emission:
+    cls = "nn.BatchNorm1d" if ctx.spec.name == "batchnorm1d" else "nn.BatchNorm2d"
+    channels = ctx.size(ctx.in_types[0], 1)
+    kw = keywords(ctx, {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True})
+    return Emission(call=f"{ctx.m}({ctx.inputs[0]})", module=f"{cls}({ctx.r(channels)}{kw})")
+
+
+_RULES = {
+    "layernorm": (_layernorm_shape, _layernorm_emit),
+    "batchnorm1d": (_batchnorm_shape, _batchnorm_emit),
+    "batchnorm2d": (_batchnorm_shape, _batchnorm_emit),
+}
+for _name, (_shape, _emit) in _RULES.items():
+    register(replace(REGISTRY[_name], shape=_shape, emit=_emit), replace=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .registry import HyperParam, OpSpec, register
+from dataclasses import replace
+
+from ..shapes import Dim, OpCtx
+from .registry import REGISTRY, Emission, HyperParam, OpSpec, register
 
 
 def _rnn_params() -> tuple[HyperParam, ...]:
@@ -26,7 +29,10 @@ def _rnn_params() -> tuple[HyperParam, ...]:
             "float",
             default=0.0,
             doc="Dropout probability on the outputs of every layer but the last (training only).",
-            depends="has an effect only when num_layers > 1",
+            depends=(
+                "acts only between layers: a non-zero dropout with a literal num_layers=1 is an error "
+                "(E055) rather than torch's run-time warning"
+            ),
         ),
         HyperParam(
             "bidirectional",
@@ -78,3 +84,63 @@ register(
         has_weights=True,
     )
 )
+
+
+# ------------------------------------------------------------------------------ shapes and emission
+#
+# Outputs: seq [batch, token, feature=hidden * directions] and the final states h_n (and c_n)
+# [layer=num_layers * directions, batch, feature=hidden], as torch gives them with batch_first.
+# torch only warns about dropout with one layer; here it is an error when num_layers is a literal
+# (the dropout can never act), and left to torch's warning when num_layers is a parameter that a
+# caller may raise.
+
+
+def _shape(ctx: OpCtx):
+    (x,) = ctx.inputs
+    if x.rank != 3:
+        ctx.error(f"`{ctx.input_names[0]}` has {x.rank} dimension{'s' if x.rank != 1 else ''} "
+                  f"{x.show()}, but 3 are needed", f"{ctx.spec.name} takes a [batch, token, feature] sequence",
+                  code="E051")
+    ctx.expect_float(x)
+    feature = x.dims[-1]
+    if feature.size is None:
+        ctx.error(f"the last dimension `{feature.name}` of `{ctx.input_names[0]}` has no size",
+                  "give the input a size: `[batch, token, feature=32]`", code="E051")
+    hidden, layers = ctx.arg("hidden_size"), ctx.arg("num_layers")
+    for name, value in (("hidden_size", hidden), ("num_layers", layers)):
+        if value.value < 1:
+            ctx.error(f"`{name}` must be positive, not {value.value}")
+    p = ctx.arg("dropout")
+    if not 0 <= p.value <= 1:
+        ctx.error(f"`dropout` must be between 0 and 1, not {p.value}")
+    if p.value > 0 and layers.is_const and layers.value == 1:
+        ctx.error(f"`dropout={p.render()}` has no effect with one layer: it acts between stacked layers",
+                  "remove it, or stack layers with `num_layers=2` (or more)")
+    directions = _directions(ctx)
+    seq = x.replace_dim(-1, Dim(feature.name, hidden * directions))
+    state = x.with_dims((Dim("layer", layers * directions), x.dims[0], Dim(feature.name, hidden)))
+    return [seq, state, state][: len(ctx.spec.outputs)]
+
+
+def _directions(ctx: OpCtx):
+    bi = ctx.arg("bidirectional")
+    if bi.is_const:
+        return 2 if bi.value else 1
+    return bi + 1  # a bool parameter: `bidirectional + 1` directions
+
+
+def _emit(ctx) -> Emission:
+    x = ctx.in_types[0]
+    extra = ""
+    for name in ("num_layers", "bias", "dropout", "bidirectional"):
+        value = ctx.arg(name)
+        if not value.is_const or value.value != ctx.spec.param(name).default:
+            extra += f", {name}={ctx.r(value)}"
+    cls = "LSTM" if ctx.spec.name == "lstm" else "GRU"
+    module = f"nn.{cls}({ctx.r(ctx.size(x, -1))}, {ctx.r(ctx.arg('hidden_size'))}, batch_first=True{extra})"
+    unpack = "{}, ({}, {})" if ctx.spec.name == "lstm" else "{}, {}"
+    return Emission(call=f"{ctx.m}({ctx.inputs[0]})", module=module, unpack=unpack, first="[0]")
+
+
+for _name in ("lstm", "gru"):
+    register(replace(REGISTRY[_name], shape=_shape, emit=_emit), replace=True)

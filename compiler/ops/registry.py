@@ -113,6 +113,22 @@ class OpSpec:
         return self.min_inputs if self.variadic else len(self.inputs) - self.optional_inputs
 
 
+@dataclass(frozen=True)
+class Emission:
+    """How one op application reads in the emitted module.
+
+    `call` is the forward expression (inputs already substituted); `module` the constructor of
+    the submodule the call refers to as `ctx.m`, if any. An op with several outputs binds them
+    with `unpack`, a pattern with one `{}` per output (`"{}, ({}, {})"` for an LSTM); `first`
+    is the suffix that selects its first output inside a chain.
+    """
+
+    call: str
+    module: str | None = None
+    unpack: str | None = None
+    first: str = "[0]"
+
+
 REGISTRY: dict[str, OpSpec] = {}
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from .registry import HyperParam, OpSpec, register
+import ast
+from dataclasses import dataclass, replace
+
+from ..diagnostics import suggest
+from ..shapes import Dim, DimRef, OpCtx, TType
+from ..sym import Sym
+from .registry import REGISTRY, Emission, HyperParam, OpSpec, register
 
 register(
     OpSpec(
         name="flatten",
-        doc="Merges the dimensions start_dim..end_dim into one.",
+        doc="Merges the dimensions start_dim..end_dim into one, named `feature` (the batch is never merged).",
         family="reshape",
         torch_module="torch.nn.Flatten",
         params=(
@@ -26,29 +32,32 @@ register(
 register(
     OpSpec(
         name="reshape",
-        doc="Gives the tensor a new shape with the same number of elements (the batch dimension included).",
+        doc="Gives each sample a new shape with the same number of elements; the batch dimension is kept.",
         family="reshape",
         params=(
             HyperParam(
                 "shape",
                 "shape",
-                doc="The new shape, batch dimension included; one size may be -1 (inferred).",
+                doc="The new dimensions after the batch (which is always kept and may be written first as "
+                "`batch`): sizes, parameters, or names of the input's dimensions (which keep their name "
+                "and size); one size may be -1 (inferred).",
             ),
         ),
-        example="h = x >> reshape([batch, heads, -1])",
+        example="h = x >> reshape([token, heads, -1])",
     )
 )
 
 register(
     OpSpec(
         name="permute",
-        doc="Reorders all dimensions of the tensor.",
+        doc="Reorders the dimensions of the tensor; the batch dimension stays first.",
         family="reshape",
         params=(
             HyperParam(
                 "dims",
                 "dims",
-                doc="Every dimension of the input once, in the new order (names or indices).",
+                doc="Every dimension of the input once, in the new order (names or indices); the batch "
+                "(index 0) comes first and may be left out.",
             ),
         ),
         example="h = x >> permute([0, 2, 1])",
@@ -58,7 +67,7 @@ register(
 register(
     OpSpec(
         name="transpose",
-        doc="Swaps two dimensions of the tensor.",
+        doc="Swaps two dimensions of the tensor (neither may be the batch dimension).",
         family="reshape",
         params=(
             HyperParam("dim0", "dim", doc="First dimension to swap (a name or an index)."),
@@ -67,3 +76,285 @@ register(
         example="h = x >> transpose(1, 2)",
     )
 )
+
+
+# ------------------------------------------------------------------------------ shapes and emission
+# Every op here keeps the batch dimension first: a tg value always has its batch at index 0.
+# Emitted code uses flatten/unflatten/permute/transpose on the non-batch dimensions, so it never
+# needs the batch size (`x.shape[0]`) or a parameter at run time, and reads without arithmetic.
+
+# `flatten` names the merged dimension `feature`: the name an unshaped input's vector width has,
+# and the one `linear` keeps, so `conv2d >> flatten >> linear(10)` reads `[batch, feature=10]`.
+# If another dimension is already called `feature`, the merged one has no name.
+FLAT_NAME = "feature"
+
+
+def _method_target(expr: str) -> str:
+    """`expr` ready for `.method(...)`: parenthesised unless it is a name, call, attribute or subscript."""
+    try:
+        node = ast.parse(expr, mode="eval").body
+    except SyntaxError:
+        return f"({expr})"
+    return expr if isinstance(node, (ast.Name, ast.Call, ast.Attribute, ast.Subscript)) else f"({expr})"
+
+
+def _product(sizes: list[Sym]) -> Sym:
+    total = Sym.const(1)
+    for s in sizes:
+        total = total * s
+    return total
+
+
+def _keep_batch(ctx: OpCtx, what: str) -> None:
+    """An error for an op that would move the batch; `what` says how, `{batch}` names it."""
+    x = ctx.inputs[0]
+    batch = f"the batch dimension `{x.dims[0].name or 0}` of `{ctx.input_names[0]}`"
+    ctx.error(what.format(batch=batch),
+              "the batch dimension always stays first; these ops rearrange the dimensions after it",
+              code="E052")
+
+
+# ---- flatten
+
+
+def _flatten_range(ctx: OpCtx) -> tuple[int, int]:
+    (x,) = ctx.inputs
+    start = ctx.dim_index(ctx.arg("start_dim"), x, "start_dim")
+    end = ctx.dim_index(ctx.arg("end_dim"), x, "end_dim")
+    if start == 0:
+        _keep_batch(ctx, "`start_dim=0` would merge {batch} into the others")
+    if start > end:
+        ctx.error(f"`start_dim` (dimension {start}) comes after `end_dim` (dimension {end}) in "
+                  f"`{ctx.input_names[0]}` {x.show()}", code="E055")
+    return start, end
+
+
+def _flatten_shape(ctx: OpCtx):
+    (x,) = ctx.inputs
+    ctx.expect_rank(x, 2)
+    start, end = _flatten_range(ctx)
+    if start == end:
+        return [x]
+    merged = x.dims[start : end + 1]
+    sizes = [d.size for d in merged]
+    size = None if any(s is None for s in sizes) else _product(sizes)  # type: ignore[arg-type]
+    others = {d.name for i, d in enumerate(x.dims) if not start <= i <= end}
+    name = FLAT_NAME if FLAT_NAME not in others else None
+    return [x.with_dims([*x.dims[:start], Dim(name, size), *x.dims[end + 1 :]])]
+
+
+def _flatten_emit(ctx) -> Emission:
+    x = ctx.in_types[0]
+    start, end = _flatten_range(ctx.op)
+    if start == end:
+        return Emission(call=ctx.inputs[0])
+    args = f"{start}" if end == x.rank - 1 else f"{start}, {end}"
+    return Emission(call=f"{_method_target(ctx.inputs[0])}.flatten({args})")
+
+
+# ---- reshape
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One output dimension of `reshape`: a named input dimension (`source`), a size, or -1."""
+
+    dim: Dim
+    source: int | None = None
+    infer: bool = False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A reshape as flatten(start..stop) then unflatten(start, sizes of `group`)."""
+
+    out: TType
+    start: int
+    stop: int
+    group: tuple[_Entry, ...]
+
+
+def _reshape_entries(ctx: OpCtx, x: TType) -> list[_Entry]:
+    items = list(ctx.arg("shape"))
+    batch = x.dims[0].name
+    if items and isinstance(items[0], DimRef) and items[0].name is not None and items[0].name == batch:
+        items = items[1:]  # `reshape([batch, ...])` writes out the batch, which is kept either way
+    if not items:
+        ctx.error("`shape` lists no dimensions", "list the dimensions after the batch: `reshape([token, 4, 16])`",
+                  code="E055")
+    names = [d.name for d in x.dims]
+    entries: list[_Entry] = []
+    for item in items:
+        if isinstance(item, DimRef) and item.name is not None:
+            if item.name not in names:
+                ctx.error(f"`{ctx.input_names[0]}` {x.show()} has no dimension named `{item.name}`",
+                          suggest(item.name, [n for n in names if n])
+                          or "a name in `shape` takes that dimension of the input; give new dimensions as sizes",
+                          code="E052", span=item.span)
+            j = names.index(item.name)
+            if j == 0:
+                _keep_batch(ctx, "`shape` cannot move {batch}: it is kept first (and may be written first)")
+            if any(e.source == j for e in entries):
+                ctx.error(f"`{item.name}` appears twice in `shape`", code="E055", span=item.span)
+            entries.append(_Entry(x.dims[j], j))
+        elif isinstance(item, Sym) and isinstance(item.value, int) and not isinstance(item.value, bool):
+            if item.is_const and item.value == -1:
+                if any(e.infer for e in entries):
+                    ctx.error("-1 appears twice in `shape`; only one size can be inferred", code="E055")
+                entries.append(_Entry(Dim(None, None), infer=True))
+            elif item.value < 1:
+                ctx.error(f"sizes in `shape` must be positive (or -1 once), not {item.value}", code="E055")
+            else:
+                entries.append(_Entry(Dim(None, item)))
+        else:
+            ctx.error("`shape` lists sizes (integers or parameters), -1, and names of the input's dimensions",
+                      code="E055")
+    return entries
+
+
+def _reshape_plan(ctx: OpCtx) -> _Plan:
+    (x,) = ctx.inputs
+    ctx.expect_rank(x, 2)
+    entries = _reshape_entries(ctx, x)
+    named = {e.source for e in entries}
+    in_total = _product([d.size for d in x.dims[1:] if d.size is not None])
+    out_total = _product([e.dim.size for e in entries if e.dim.size is not None])
+    missing = [j for j, d in enumerate(x.dims) if j > 0 and d.size is None and j not in named]
+    infer = next((i for i, e in enumerate(entries) if e.infer), None)
+    src = f"`{ctx.input_names[0]}` {x.show()}"
+    if missing:
+        unsized = ", ".join(f"`{x.dims[j].name or j}`" for j in missing)
+        if infer is None:
+            ctx.error(f"{unsized} of {src} has no size, so `shape` cannot account for its elements",
+                      f"name it in `shape` (`reshape([{x.dims[missing[0]].name or 'token'}, ...])`) or let -1 take it",
+                      code="E050")
+        # -1 is exactly the one unsized dimension when the sized ones match up: it keeps its name
+        if len(missing) == 1 and in_total.same_expr(out_total):
+            entries[infer] = _Entry(x.dims[missing[0]], missing[0], infer=True)
+        else:
+            entries[infer] = _Entry(Dim(None, None), infer=True)
+    elif infer is not None:
+        if in_total.value % out_total.value:
+            ctx.error(f"{src} has {in_total.value} elements per sample, which the other sizes of `shape` "
+                      f"({out_total.value}) do not divide", code="E050")
+        if not (in_total.is_const and out_total.is_const):
+            ctx.require((in_total % out_total).equals(0),
+                        f"the other sizes of `shape` ({out_total.render()}) must divide {in_total.render()}")
+        entries[infer] = _Entry(Dim(None, in_total // out_total), infer=True)
+    else:
+        if in_total.value != out_total.value:
+            ctx.error(f"{src} has {in_total.value} elements per sample, but `shape` holds {out_total.value}",
+                      "use -1 for one size to have it inferred", code="E050")
+        if not in_total.same_expr(out_total):
+            ctx.require(in_total.equals(out_total),
+                        f"`shape` must hold as many elements ({out_total.render()}) as the input ({in_total.render()})")
+    out = x.with_dims([x.dims[0], *(e.dim for e in entries)])
+
+    # the dimensions that change: leading and trailing input dimensions named in place stay out
+    r, m = x.rank, len(entries)
+    lead = 0
+    while lead < min(r - 1, m) and entries[lead].source == lead + 1:
+        lead += 1
+    trail = 0
+    while trail < min(r - 1 - lead, m - lead) and entries[m - 1 - trail].source == r - 1 - trail:
+        trail += 1
+    if (lead + trail == r - 1) != (lead + trail == m):  # only size-1 dimensions come or go: widen by one
+        if trail:
+            trail -= 1
+        else:
+            lead -= 1
+    group = tuple(entries[lead : m - trail])
+    unknown = [e for e in group if e.dim.size is None]
+    if len(unknown) > 1:
+        ctx.error("`shape` moves several dimensions without a size; the emitted reshape could infer only one",
+                  "give the input sizes, or use `permute` to reorder dimensions", code="E056")
+    return _Plan(out, 1 + lead, r - 1 - trail, group)
+
+
+def _reshape_shape(ctx: OpCtx):
+    return [_reshape_plan(ctx).out]
+
+
+def _reshape_emit(ctx) -> Emission:
+    plan = _reshape_plan(ctx.op)
+    rank = ctx.in_types[0].rank
+    expr = _method_target(ctx.inputs[0])
+    if plan.stop > plan.start:
+        args = f"{plan.start}" if plan.stop == rank - 1 else f"{plan.start}, {plan.stop}"
+        expr = f"{expr}.flatten({args})"
+    if len(plan.group) < 2:
+        return Emission(call=expr)
+    sizes = [None if e.infer else e.dim.size for e in plan.group]  # None renders as -1
+    symbolic = [i for i, s in enumerate(sizes) if s is not None and not s.is_const]
+    if None not in sizes and len(symbolic) == 1:
+        sizes[symbolic[0]] = None  # torch infers it, so the forward needs no parameter
+    tup = "(" + ", ".join("-1" if s is None else ctx.r(s) for s in sizes) + ")"
+    if all(s is None or s.is_const for s in sizes):
+        return Emission(call=f"{expr}.unflatten({plan.start}, {tup})")
+    # sizes from parameters live in __init__, so the unflatten becomes a submodule
+    return Emission(call=f"{ctx.m}({expr})", module=f"nn.Unflatten({plan.start}, {tup})")
+
+
+# ---- permute and transpose
+
+
+def _permutation(ctx: OpCtx) -> list[int]:
+    (x,) = ctx.inputs
+    refs = ctx.arg("dims")
+    order = [ctx.dim_index(ref, x, "dims") for ref in refs]
+    if len(order) == x.rank - 1 and 0 not in order:
+        order = [0, *order]  # the batch left out stays first
+    for i, k in enumerate(order):
+        if k in order[:i]:
+            ctx.error(f"dimension `{x.dims[k].name or k}` appears twice in `dims`", code="E055")
+    if len(order) != x.rank:
+        lost = ", ".join(f"`{x.dims[k].name or k}`" for k in range(x.rank) if k not in order)
+        ctx.error(f"`dims` must list every dimension of `{ctx.input_names[0]}` {x.show()} once; "
+                  f"{lost} {'is' if ', ' not in lost else 'are'} missing", code="E055")
+    if order[0] != 0:
+        _keep_batch(ctx, "`dims` moves {batch} away from the front")
+    return order
+
+
+def _permute_shape(ctx: OpCtx):
+    (x,) = ctx.inputs
+    ctx.expect_rank(x, 2)
+    return [x.with_dims([x.dims[k] for k in _permutation(ctx)])]
+
+
+def _permute_emit(ctx) -> Emission:
+    order = _permutation(ctx.op)
+    return Emission(call=f"{_method_target(ctx.inputs[0])}.permute({', '.join(map(str, order))})")
+
+
+def _pair(ctx: OpCtx) -> tuple[int, int]:
+    (x,) = ctx.inputs
+    i = ctx.dim_index(ctx.arg("dim0"), x, "dim0")
+    j = ctx.dim_index(ctx.arg("dim1"), x, "dim1")
+    if 0 in (i, j) and i != j:
+        _keep_batch(ctx, "`transpose` would move {batch}")
+    return i, j
+
+
+def _transpose_shape(ctx: OpCtx):
+    (x,) = ctx.inputs
+    ctx.expect_rank(x, 2)
+    i, j = _pair(ctx)
+    dims = list(x.dims)
+    dims[i], dims[j] = dims[j], dims[i]
+    return [x.with_dims(dims)]
+
+
+def _transpose_emit(ctx) -> Emission:
+    i, j = _pair(ctx.op)
+    return Emission(call=f"{_method_target(ctx.inputs[0])}.transpose({i}, {j})")
+
+
+_RULES = {
+    "flatten": (_flatten_shape, _flatten_emit),
+    "reshape": (_reshape_shape, _reshape_emit),
+    "permute": (_permute_shape, _permute_emit),
+    "transpose": (_transpose_shape, _transpose_emit),
+}
+for _name, (_shape, _emit) in _RULES.items():
+    register(replace(REGISTRY[_name], shape=_shape, emit=_emit), replace=True)

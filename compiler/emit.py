@@ -1,0 +1,318 @@
+"""Emit stage: checked graphs -> PyTorch source, through Jinja templates and black.
+
+The templates hold only layout; this module computes their view data: Python-safe names
+(keywords, builtins, `self`, `torch`, `nn` renamed; `_1` suffixes), constructor arguments,
+submodules with the `.tg` line they come from, and one forward line per source statement with a
+shape comment in the user's dimension names. Output is byte-identical for the same input.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from tgc import __version__
+
+from . import ir
+from .ops.registry import Emission, lookup
+from .shapes import Checked, DimRef, GraphShapes, OpCtx, TType
+from .sym import Sym
+
+RESERVED = (
+    set(keyword.kwlist)
+    | set(getattr(keyword, "softkwlist", ()))
+    | set(dir(builtins))
+    | {"self", "torch", "nn", "F", "super", "typing", "Tensor"}
+)
+
+# Attributes of nn.Module that a submodule must not shadow.
+MODULE_ATTRS = {
+    "training", "forward", "to", "cuda", "cpu", "eval", "train", "parameters", "modules",
+    "children", "buffers", "state_dict", "load_state_dict", "apply", "float", "double", "half",
+    "type", "zero_grad", "named_parameters", "named_modules", "named_children", "named_buffers",
+    "register_buffer", "register_parameter", "add_module", "requires_grad_", "extra_repr",
+    "get_submodule", "get_parameter", "get_buffer", "share_memory", "dump_patches", "call_super_init",
+}
+
+
+class Namespace:
+    """Unique, Python-safe names from source names, as torch.fx's `_Namespace` makes them."""
+
+    def __init__(self, reserved: set[str] = RESERVED):
+        self.reserved = set(reserved)
+        self.used: set[str] = set()
+        self.map: dict[str, str] = {}
+
+    def name(self, source: str) -> str:
+        if source in self.map:
+            return self.map[source]
+        base = re.sub(r"[^0-9A-Za-z_]", "_", source) or "_"
+        if base[0].isdigit():
+            base = "_" + base
+        if base in self.reserved:
+            base += "_"
+        candidate, n = base, 1
+        while candidate in self.used or candidate in self.reserved:
+            candidate = f"{base}_{n}"
+            n += 1
+        self.used.add(candidate)
+        self.map[source] = candidate
+        return candidate
+
+
+class EmitCtx:
+    """What an op's `emit` function sees: rendered inputs, types, arguments, its submodule."""
+
+    def __init__(self, op: OpCtx, inputs: list[str], out_types: list[TType], m: str,
+                 pyname, stored=None):
+        self.op = op
+        self.spec = op.spec
+        self.node = op.node
+        self.inputs = inputs
+        self.in_types = op.inputs
+        self.out_types = out_types
+        self.args = op.args
+        self.m = m
+        self._pyname = pyname
+        self._stored = stored or (lambda p: p)
+
+    def r(self, value: Any, _name=None) -> str:
+        """Python source of an argument value (a Sym, list, None, or plain value) for `__init__`."""
+        name = _name or self._pyname
+        if isinstance(value, Sym):
+            return value.render(name)
+        if isinstance(value, (list, tuple)):
+            items = [self.r(v, name) for v in value]
+            return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        if value is None:
+            return "None"
+        if isinstance(value, DimRef):
+            raise TypeError("resolve a dimension with ctx.dim() before rendering it")
+        return repr(value)
+
+    def rf(self, value: Any) -> str:
+        """Like `r`, for `forward`: a model parameter there is read from `self.<param>`, which the
+        constructor stores, so the module stays re-parametrisable without recompiling."""
+        return self.r(value, self._forward_name)
+
+    def _forward_name(self, param: str) -> str:
+        return f"self.{self._stored(param)}"
+
+    def arg(self, name: str) -> Any:
+        return self.args.get(name)
+
+    def dim(self, name: str, t: TType | None = None, what: str = "dim") -> int:
+        """A `dim` argument as an index into `t` (the first input by default): -1 for the last."""
+        t = t or self.in_types[0]
+        index = self.op.dim_index(self.args.get(name), t, what)
+        return -1 if index == t.rank - 1 and t.rank > 1 else index
+
+    def size(self, t: TType, index: int) -> Sym:
+        s = t.dims[index].size
+        assert s is not None, "emission needs a sized dimension; the shape rule must check it"
+        return s
+
+
+@dataclass
+class ClassView:
+    name: str
+    doc: str | None
+    init_args: list[str] = field(default_factory=list)
+    init_lines: list[str] = field(default_factory=list)
+    forward_args: list[str] = field(default_factory=list)
+    forward_lines: list[str] = field(default_factory=list)
+    returns: str = "torch.Tensor"
+
+
+@lru_cache(maxsize=1)
+def _environment():
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    return Environment(
+        loader=PackageLoader("tgc.compiler", "templates"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def emit(checked: Checked, source_name: str, probes: bool = False) -> str:
+    """The model file for a checked program. `probes` adds verification hooks (never shipped)."""
+    source = os.path.basename(source_name)
+    classes = Namespace(RESERVED)
+    views = [_model_view(shapes, source, classes, probes) for shapes in checked.models]
+    text = _environment().get_template("model.py.j2").render(
+        header=_header(source, [v.name for v in views]),
+        uses_functional=any("F." in line for v in views for line in v.forward_lines),
+        probes=probes,
+        classes=views,
+    )
+    return format_code(text)
+
+
+def format_code(text: str) -> str:
+    import black
+
+    mode = black.Mode(target_versions={black.TargetVersion.PY310})
+    return black.format_str(text, mode=mode)
+
+
+def _header(source: str, names: list[str]) -> str:
+    safe = _comment_text(source)
+    what = ", ".join(names) if names else "model"
+    return f'"""{_doc_text(what)}, generated by tgc {__version__} from {_doc_text(source)}.\n\nDo not edit: change {_doc_text(source)} and recompile."""'
+
+
+def _comment_text(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _doc_text(text: str) -> str:
+    """Text safe inside a triple-quoted docstring."""
+    text = _comment_text(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    if text.endswith('"'):
+        text = text[:-1] + '\\"'
+    return text
+
+
+def _model_view(shapes: GraphShapes, source: str, classes: Namespace, probes: bool) -> ClassView:
+    graph = shapes.graph
+    view = ClassView(classes.name(graph.name), _docstring(graph.doc))
+
+    # ---- constructor arguments: required input widths first, then parameters with defaults
+    init_ns = Namespace(RESERVED)
+    for width in shapes.required:
+        view.init_args.append(f"{init_ns.name(width)}: int")
+    for p in graph.params:
+        default = Sym.const(p.default).render()
+        view.init_args.append(f"{init_ns.name(p.name)}: {p.type} = {default}")
+
+    def pyname(name: str) -> str:
+        return init_ns.name(name)
+
+    for a in shapes.asserts:
+        view.init_lines.append(
+            f"assert {a.condition.render(pyname)}, {a.message!r}"
+        )
+
+    # ---- forward
+    fwd_ns = Namespace(RESERVED)
+    attrs = Namespace(RESERVED | MODULE_ATTRS)
+    stored: dict[str, str] = {}  # parameters that forward reads, stored as `self.<name>`
+
+    def stored_param(param: str) -> str:
+        if param not in stored:
+            stored[param] = attrs.name(param)
+        return stored[param]
+    for inp in graph.inputs:
+        name = fwd_ns.name(inp.name)
+        view.forward_args.append(f"{name}: torch.Tensor")
+    for inp in graph.inputs:
+        view.forward_lines.append(f"# {fwd_ns.name(inp.name)}: {_comment_text(shapes.types[inp.name].show())}")
+    uses: dict[str, int] = {}
+    for node in graph.nodes:
+        for v in node.inputs:
+            uses[v] = uses.get(v, 0) + 1
+    for v in graph.outputs:
+        uses[v] = uses.get(v, 0) + 1
+        if "." in v:  # an unnamed output (`merge`, a final bare chain) reads as its statement
+            node = graph.producer(v)
+            fwd_ns.map[v] = fwd_ns.name(node.target if node else "out")
+
+    pending: dict[str, tuple[str, int]] = {}  # internal value -> (expression, nesting depth)
+    from .shapes import evaluate_args  # noqa: F401  (args are precomputed in shapes.args)
+
+    for index, node in enumerate(graph.nodes):
+        if node.kind != "op":
+            # reported, never dropped: a module missing part of its graph must not be written
+            from .diagnostics import CompileError, error
+
+            what = f"block `{node.op}`" if node.kind == "block" else "`repeat`"
+            raise CompileError([error(node.span, "E056", f"compiling {what} to PyTorch is not supported yet",
+                                      "`tgc check` checks it; inline its ops into the model to compile now")])
+        spec = lookup(node.op)
+        assert spec is not None and spec.emit is not None, node.op
+        in_exprs: list[str] = []
+        depth = 0
+        for v in node.inputs:
+            if v in pending:
+                expr, d = pending.pop(v)
+                in_exprs.append(expr)
+                depth = max(depth, d)
+            else:
+                in_exprs.append(fwd_ns.name(v))
+        in_types = [shapes.types[v] for v in node.inputs]
+        out_types = [shapes.types[v] for v in node.outputs]
+        op_ctx = OpCtx(spec, node, in_types, shapes.args[index], [], [])
+        attrs.map.pop(node.label, None)  # one attribute per node, even where labels repeat
+        attr = attrs.name(node.label)
+        ctx = EmitCtx(op_ctx, in_exprs, out_types, f"self.{attr}", pyname, stored_param)
+        em: Emission = spec.emit(ctx)
+        if em.module is not None:
+            view.init_lines.append(f"self.{attr} = {em.module}  # {_comment_text(source)}:{node.span.line}")
+        else:
+            attrs.used.discard(attr)
+            attrs.map.pop(node.label, None)
+        first = node.outputs[0]
+        # an op with several outputs returns a tuple, even where only one output is bound
+        tuple_valued = len(spec.outputs) > 1 or spec.outputs_from is not None
+        call = f"{em.call}{em.first}" if tuple_valued and len(node.outputs) == 1 else em.call
+        single_use_internal = (
+            "." in first
+            and first not in graph.outputs
+            and uses.get(first, 0) == 1
+            and all(uses.get(o, 0) == 0 for o in node.outputs[1:])
+            and depth < 3
+            and not probes
+        )
+        if single_use_internal:
+            expr = f"{em.call}{em.first}" if tuple_valued else em.call
+            pending[first] = (expr, depth + 1)
+            continue
+        comment = f"  # {_comment_text(out_types[0].show())}"
+        if len(node.outputs) == 1:
+            target = fwd_ns.name(first) if "." not in first else fwd_ns.name(node.target)
+            if "." in first:
+                fwd_ns.map[first] = target
+            view.forward_lines.append(f"{target} = {call}{comment}")
+            names = [target]
+        else:
+            if "." in first and uses.get(first, 0):  # a chain's first output reads as its statement
+                fwd_ns.map[first] = fwd_ns.name(node.target)
+            names = [_target_name(fwd_ns, o, uses) for o in node.outputs]
+            pattern = em.unpack or ", ".join("{}" for _ in names)
+            view.forward_lines.append(f"{pattern.format(*names)} = {em.call}{comment}")
+        if probes:
+            for o, bound in zip(node.outputs, names):
+                if (uses.get(o, 0) or not o.startswith("_.")) and bound != "_":
+                    view.forward_lines.append(f"_tgc_probe({o!r}, {fwd_ns.name(o)})")
+
+    keep = [f"self.{attr} = {pyname(param)}" for param, attr in stored.items()]
+    at = len(shapes.asserts)
+    view.init_lines[at:at] = keep
+    outs = [fwd_ns.name(o) for o in graph.outputs]
+    if len(outs) == 1:
+        view.forward_lines.append(f"return {outs[0]}")
+    else:
+        view.forward_lines.append("return " + ", ".join(outs))
+        view.returns = "tuple[" + ", ".join("torch.Tensor" for _ in outs) + "]"
+    return view
+
+
+def _target_name(ns: Namespace, value: str, uses: dict[str, int]) -> str:
+    if value.startswith("_.") or ("." in value and not uses.get(value)):
+        return "_"
+    return ns.name(value)
+
+
+def _docstring(doc: str | None) -> str | None:
+    if not doc:
+        return None
+    return '"""' + _doc_text(doc).replace("\n", "\n    ") + '"""'

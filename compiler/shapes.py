@@ -1,0 +1,431 @@
+"""Shape stage: propagates named, symbolic shapes and dtypes through every graph.
+
+Sizes are `Sym`s: checked by value (parameter defaults, `--param`, `--input`) and kept as
+expressions for emission. Each op's rule lives in its registry entry and receives an `OpCtx`;
+the rules import no torch. Errors name the dimension and point at the offending op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from . import ast as A
+from . import ir
+from .diagnostics import CompileError, Diagnostic, error, warning
+from .ops.registry import REQUIRED, OpSpec, lookup
+from .sym import Sym
+
+FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
+INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
+
+# Stand-in width of an input whose size the user has not given (`x_features`); verification
+# instantiates the module with the same value.
+PLACEHOLDER_WIDTH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Dim:
+    name: str | None
+    size: Sym | None  # None: a symbolic dimension without a fixed size (batch, token)
+
+    def show(self) -> str:
+        if self.size is None:
+            return self.name or "?"
+        size = self.size.render()
+        return f"{self.name}={size}" if self.name else size
+
+
+@dataclass(frozen=True, slots=True)
+class TType:
+    """A tensor type: dimensions (named, sized or both) and a dtype."""
+
+    dims: tuple[Dim, ...]
+    dtype: str = "float32"
+
+    @property
+    def rank(self) -> int:
+        return len(self.dims)
+
+    def show(self) -> str:
+        prefix = "" if self.dtype == "float32" else self.dtype
+        return prefix + "[" + ", ".join(d.show() for d in self.dims) + "]"
+
+    def replace_dim(self, index: int, dim: Dim) -> "TType":
+        dims = list(self.dims)
+        dims[index] = dim
+        return TType(tuple(dims), self.dtype)
+
+    def with_dims(self, dims: Sequence[Dim], dtype: str | None = None) -> "TType":
+        return TType(tuple(dims), dtype or self.dtype)
+
+
+@dataclass(frozen=True, slots=True)
+class DimRef:
+    """A `dim` hyper-parameter: a dimension name or an index, resolved against a tensor."""
+
+    name: str | None
+    index: int | None
+    span: A.Span
+
+
+class ShapeError(Exception):
+    def __init__(self, code: str, message: str, hint: str | None = None, span: A.Span | None = None):
+        super().__init__(message)
+        self.code, self.message, self.hint, self.span = code, message, hint, span
+
+
+@dataclass
+class Assertion:
+    """A constraint an op needs that holds for the checked values but not for every value."""
+
+    condition: Sym
+    message: str
+
+
+class OpCtx:
+    """What a shape rule (and the emitter) sees of one op application."""
+
+    def __init__(self, spec: OpSpec, node: ir.Node, inputs: list[TType], args: dict[str, Any],
+                 diags: list[Diagnostic], asserts: list[Assertion]):
+        self.spec = spec
+        self.node = node
+        self.inputs = inputs
+        self.args = args
+        self.input_names = [_display(v) for v in node.inputs]
+        self._diags = diags
+        self._asserts = asserts
+
+    # ---- arguments
+    def arg(self, name: str) -> Any:
+        return self.args.get(name)
+
+    def int_arg(self, name: str) -> Sym | None:
+        v = self.args.get(name)
+        return v if isinstance(v, Sym) else None
+
+    # ---- reporting
+    def error(self, message: str, hint: str | None = None, code: str = "E055", span: A.Span | None = None):
+        raise ShapeError(code, f"`{self.spec.name}`: {message}", hint, span)
+
+    def warn(self, message: str, hint: str | None = None, code: str = "W010") -> None:
+        self._diags.append(warning(self.node.span, code, f"`{self.spec.name}`: {message}", hint))
+
+    # ---- helpers for rules
+    def expect_rank(self, t: TType, low: int, high: int | None = None, what: str | None = None) -> None:
+        name = what or self.input_names[self.inputs.index(t)] if t in self.inputs else "input"
+        if t.rank < low or (high is not None and t.rank > high):
+            want = f"{low}" if high == low else (f"at least {low}" if high is None else f"{low} to {high}")
+            self.error(
+                f"`{name}` has {t.rank} dimension{'s' if t.rank != 1 else ''} {t.show()}, "
+                f"but {want} are needed",
+                _rank_hint(self.spec.name),
+                code="E051",
+            )
+
+    def expect_float(self, t: TType, i: int = 0) -> None:
+        if t.dtype not in FLOAT_DTYPES:
+            self.error(f"`{self.input_names[i]}` is {t.dtype}, but a floating-point tensor is needed",
+                       "integer tensors (token ids) go through `embedding` first", code="E054")
+
+    def expect_int(self, t: TType, i: int = 0) -> None:
+        if t.dtype not in INT_DTYPES:
+            self.error(f"`{self.input_names[i]}` is {t.dtype}, but an integer tensor (token ids) is needed",
+                       "declare the input as `input tokens: long[batch, token=128]`", code="E054")
+
+    def dim_index(self, ref: Any, t: TType, what: str = "dim") -> int:
+        """The non-negative index of a `dim` argument (name or index) in tensor `t`."""
+        if isinstance(ref, DimRef) and ref.name is not None:
+            for i, d in enumerate(t.dims):
+                if d.name == ref.name:
+                    return i
+            names = [d.name for d in t.dims if d.name]
+            from .diagnostics import suggest
+
+            self.error(f"`{self.input_names[0]}` {t.show()} has no dimension named `{ref.name}`",
+                       suggest(ref.name, names) or (f"its dimensions are {', '.join(names)}" if names else
+                                                    "its dimensions have no names; use an index"),
+                       code="E052", span=ref.span)
+        index = ref.index if isinstance(ref, DimRef) else (ref.value if isinstance(ref, Sym) else ref)
+        if not isinstance(index, int) or isinstance(index, bool):
+            self.error(f"`{what}` must be a dimension name or an integer index")
+        if not -t.rank <= index < t.rank:
+            self.error(f"`{what}={index}` is out of range for {t.rank} dimensions {t.show()}",
+                       code="E052", span=getattr(ref, "span", None))
+        return index % t.rank
+
+    def same_size(self, a: Sym | None, b: Sym | None, dim: str, na: str, nb: str) -> None:
+        """Two sizes must agree: an error when their values differ, a warning when only values do."""
+        if a is None or b is None:
+            return
+        if a.value != b.value:
+            hint = None
+            if a.placeholder or b.placeholder:
+                hint = (f"an input width not given is a placeholder ({PLACEHOLDER_WIDTH}); give it with "
+                        "`--input NAME=SIZE` or an `input` declaration")
+            self.error(f"dimension {dim} is {_size_text(a)} in `{na}` but {_size_text(b)} in `{nb}`",
+                       hint, code="E050")
+        if not a.same_expr(b):
+            self.warn(f"dimension {dim} is `{a.render()}` in `{na}` and `{b.render()}` in `{nb}`: "
+                      f"equal ({a.value}) only for these parameter values",
+                      "use the same parameter for both if they must always agree")
+
+    def require(self, condition: Sym, message: str, hint: str | None = None) -> None:
+        """A constraint such as `hidden % heads == 0`: checked now, asserted at run time."""
+        if not condition.value:
+            self.error(message, hint, code="E053")
+        if not condition.is_const:
+            self._asserts.append(Assertion(condition, f"{self.spec.name}: {message}"))
+
+
+def _size_text(s: Sym) -> str:
+    return str(s.value) if s.is_const else f"{s.render()} = {s.value}"
+
+
+def _display(value: str) -> str:
+    return value.split(".")[0] if "." in value else value
+
+
+def _rank_hint(op: str) -> str | None:
+    if op in ("conv2d", "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "batchnorm2d"):
+        return "2-d ops take [batch, channels, height, width]"
+    if op in ("conv1d",):
+        return "conv1d takes [batch, channels, length]"
+    return None
+
+
+# ------------------------------------------------------------------------------ results
+
+
+@dataclass
+class GraphShapes:
+    """Shapes of one graph: each value's type, each node's evaluated arguments."""
+
+    graph: ir.Graph
+    param_values: dict[str, Any]
+    types: dict[str, TType] = field(default_factory=dict)
+    args: dict[int, dict[str, Any]] = field(default_factory=dict)  # node index -> args
+    asserts: list[Assertion] = field(default_factory=list)
+    required: list[str] = field(default_factory=list)  # constructor arguments without default
+
+
+@dataclass
+class Checked:
+    program: ir.Program
+    models: list[GraphShapes]
+
+
+def check(program: ir.Program, params: Sequence[tuple[str, Any]] = (),
+          inputs: Sequence[tuple[str, tuple[int, ...]]] = ()) -> tuple[Checked, list[Diagnostic]]:
+    """Check every model's shapes; raises `CompileError` (with warnings too) on any error."""
+    diags: list[Diagnostic] = []
+    models = [_check_model(program, g, dict(params), dict(inputs), diags) for g in program.models]
+    diags.sort(key=lambda d: (d.span.file, d.span.line, d.span.column, d.code))
+    if any(d.is_error for d in diags):
+        raise CompileError(diags)
+    return Checked(program, [m for m in models if m is not None]), diags
+
+
+def _check_model(program: ir.Program, graph: ir.Graph, overrides: dict[str, Any], input_sizes: dict[str, tuple[int, ...]],
+                 diags: list[Diagnostic]) -> GraphShapes | None:
+    values: dict[str, Any] = {}
+    syms: dict[str, Sym] = {}
+    for p in graph.params:
+        value = p.default
+        if p.name in overrides:
+            value = overrides[p.name]
+            if p.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            ok = (p.type == "float" and isinstance(value, float)) or (
+                p.type == "int" and isinstance(value, int) and not isinstance(value, bool)) or (
+                p.type == "bool" and isinstance(value, bool)) or (p.type == "str" and isinstance(value, str))
+            if not ok:
+                diags.append(error(p.span, "E025", f"`--param {p.name}={overrides[p.name]}` does not fit "
+                                   f"the {p.type} parameter `{p.name}`"))
+                return None
+        values[p.name] = value
+        syms[p.name] = Sym.param(p.name, value)
+    shapes = GraphShapes(graph, values)
+    errors_before = sum(d.is_error for d in diags)
+    for inp in graph.inputs:
+        try:
+            shapes.types[inp.name] = _input_type(inp, syms, input_sizes.get(inp.name), shapes)
+        except ShapeError as exc:
+            diags.append(error(exc.span or inp.span, exc.code, exc.message, exc.hint))
+    if sum(d.is_error for d in diags) > errors_before:
+        return None
+    _run(_Scope(program, syms, diags, shapes.asserts), graph, shapes.types, shapes.args)
+    if sum(d.is_error for d in diags) > errors_before:
+        return None
+    return shapes
+
+
+@dataclass
+class _Scope:
+    """What checking a graph needs besides the graph: blocks, parameter values, sinks."""
+
+    program: ir.Program
+    syms: dict[str, Sym]
+    diags: list[Diagnostic]
+    asserts: list[Assertion]
+    call: ir.Node | None = None  # the block call being checked, for hints
+
+
+def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict[int, dict] | None) -> None:
+    """Propagate types through `graph`'s nodes; `types` holds its inputs' types on entry."""
+    for index, node in enumerate(graph.nodes):
+        in_types = [types.get(v) for v in node.inputs]
+        if any(t is None for t in in_types):
+            continue  # an earlier error already explains this
+        try:
+            if node.kind == "block":
+                outs, args = _apply_block(scope, node, in_types), {}  # type: ignore[arg-type]
+            elif node.kind == "repeat":
+                outs, args = _apply_repeat(scope, node, in_types[0]), {}  # type: ignore[arg-type]
+            else:
+                outs, args = _apply(node, in_types, scope.syms, scope.diags, scope.asserts)  # type: ignore[arg-type]
+        except _Reported:
+            continue
+        except ShapeError as exc:
+            hint = exc.hint
+            if scope.call is not None:
+                where = f"in the call of block `{scope.call.op}` on line {scope.call.span.line}"
+                hint = f"{hint}; {where}" if hint else where
+            d = error(exc.span or node.span, exc.code, exc.message, hint)
+            if d not in scope.diags:
+                scope.diags.append(d)
+            continue
+        if args_out is not None:
+            args_out[index] = args
+        for value, t in zip(node.outputs, outs):
+            types[value] = t
+
+
+def _apply_block(scope: _Scope, node: ir.Node, in_types: list[TType]) -> list[TType]:
+    """A block is checked per use, with the shapes and parameter values of this call."""
+    block = scope.program.block(node.op)
+    assert block is not None, node.op
+    syms: dict[str, Sym] = {}
+    for p in block.params:
+        expr = node.arg(p.name)
+        if expr is not None:
+            syms[p.name] = _eval(expr, scope.syms)
+        else:
+            syms[p.name] = Sym.const(p.default)
+    inner = _Scope(scope.program, syms, scope.diags, scope.asserts, scope.call or node)
+    types = {inp.name: t for inp, t in zip(block.inputs, in_types)}
+    before = sum(d.is_error for d in scope.diags)
+    _run(inner, block, types, None)
+    if sum(d.is_error for d in scope.diags) > before:
+        raise _Reported()
+    return [types[o] for o in block.outputs]
+
+
+def _apply_repeat(scope: _Scope, node: ir.Node, t: TType) -> list[TType]:
+    """`repeat(n)`: a literal n checks every step; a parameter n needs a shape-preserving body."""
+    assert node.body is not None and node.count is not None
+    count = _eval(node.count, scope.syms)
+    steps = count.value if count.is_const else 1
+    current = t
+    before = sum(d.is_error for d in scope.diags)
+    for _ in range(steps):
+        types = {node.body.inputs[0].name: current}
+        _run(scope, node.body, types, None)
+        if sum(d.is_error for d in scope.diags) > before:
+            raise _Reported()
+        current = types[node.body.outputs[0]]
+    if not count.is_const:
+        ok = current.rank == t.rank and all(
+            (a.size is None) == (b.size is None) and (a.size is None or a.size.value == b.size.value)
+            for a, b in zip(t.dims, current.dims))
+        if not ok:
+            raise ShapeError("E050", f"the body of `repeat({count.render()})` changes its input {t.show()} "
+                             f"into {current.show()}",
+                             "with a parameter count the body must keep the shape; use a literal count "
+                             "to check each step", node.span)
+    return [current]
+
+
+class _Reported(ShapeError):
+    """An error inside a block or repeat body, already reported at its own span."""
+
+    def __init__(self) -> None:
+        super().__init__("E056", "")
+
+
+def _input_type(inp: ir.InputDef, syms: dict[str, Sym], given: tuple[int, ...] | None,
+                shapes: GraphShapes) -> TType:
+    if inp.shape is None:
+        if given is not None:
+            if len(given) != 1:
+                return TType((Dim("batch", None), *(Dim(None, Sym.const(s)) for s in given)), inp.dtype)
+            return TType((Dim("batch", None), Dim("feature", Sym.const(given[0]))), inp.dtype)
+        width = f"{inp.name}_features"
+        shapes.required.append(width)
+        return TType((Dim("batch", None), Dim("feature", Sym.param(width, PLACEHOLDER_WIDTH, True))), inp.dtype)
+    dims: list[Dim] = []
+    for d in inp.shape:
+        size = _eval(d.size, syms) if d.size is not None else None
+        if size is not None and (not isinstance(size, Sym) or not isinstance(size.value, int)
+                                 or isinstance(size.value, bool) or size.value < 1):
+            raise ShapeError("E055", f"input `{inp.name}`: a size must be a positive integer, "
+                             f"not {getattr(size, 'value', size)!r}", span=d.span)
+        dims.append(Dim(d.name, size))
+    if given is not None:
+        if len(given) != len(dims) - 1:
+            raise ShapeError("E033", f"`--input {inp.name}` gives {len(given)} sizes, but `{inp.name}` has "
+                             f"{len(dims) - 1} non-batch dimensions", span=inp.span)
+        dims = [dims[0]] + [Dim(d.name, Sym.const(s)) for d, s in zip(dims[1:], given)]
+    return TType(tuple(dims), inp.dtype)
+
+
+def _eval(expr: A.Expr, syms: dict[str, Sym]) -> Any:
+    """An argument expression -> Sym (scalars), list, or DimRef (a name that is no parameter)."""
+    if isinstance(expr, (A.Number, A.String, A.Bool)):
+        return Sym.const(expr.value)
+    if isinstance(expr, A.Name):
+        if expr.id in syms:
+            return syms[expr.id]
+        return DimRef(expr.id, None, expr.span)
+    if isinstance(expr, A.ListExpr):
+        return [_eval(i, syms) for i in expr.items]
+    if isinstance(expr, A.Neg):
+        return -_eval(expr.operand, syms)
+    if isinstance(expr, A.BinOp):
+        left, right = _eval(expr.left, syms), _eval(expr.right, syms)
+        if expr.op in ("//", "%", "/") and right.value == 0:
+            raise ShapeError("E055", "division by zero in a size expression", span=expr.span)
+        return {"+": Sym.__add__, "-": Sym.__sub__, "*": Sym.__mul__, "/": Sym.__truediv__,
+                "//": Sym.__floordiv__, "%": Sym.__mod__}[expr.op](left, right)
+    raise ShapeError("E055", "unsupported argument expression", span=getattr(expr, "span", None))
+
+
+def evaluate_args(spec: OpSpec, node: ir.Node, syms: dict[str, Sym]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for p in spec.params:
+        expr = node.arg(p.name)
+        if expr is not None:
+            value = _eval(expr, syms)
+            if p.type in ("dim",) and isinstance(value, Sym):
+                value = DimRef(None, value.value, expr.span)
+            if p.type in ("dims", "shape") and isinstance(value, list):
+                value = [DimRef(None, v.value, expr.span) if p.type == "dims" and isinstance(v, Sym) else v
+                         for v in value]
+            args[p.name] = value
+        elif p.default is not REQUIRED:
+            args[p.name] = None if p.default is None else Sym.const(p.default)
+    return args
+
+
+def _apply(node: ir.Node, in_types: list[TType], syms: dict[str, Sym], diags: list[Diagnostic],
+           asserts: list[Assertion]) -> tuple[list[TType], dict[str, Any]]:
+    spec = lookup(node.op)
+    assert spec is not None
+    if spec.shape is None:
+        raise ShapeError("E056", f"op `{spec.name}` has no shape rule yet", None, node.span)
+    args = evaluate_args(spec, node, syms)
+    ctx = OpCtx(spec, node, in_types, args, diags, asserts)
+    outs = list(spec.shape(ctx))
+    if len(outs) < len(node.outputs):
+        raise ShapeError("E056", f"`{spec.name}` gives {len(outs)} outputs here", None, node.span)
+    return outs[: len(node.outputs)], args
