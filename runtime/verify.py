@@ -65,7 +65,10 @@ def verify(checked, source_name: str) -> list[str]:
     """Differences between the checker's shapes and PyTorch's for every model; [] when none."""
     from tgc.compiler.emit import emit
 
-    source = emit(checked, source_name, probes=True)
+    try:
+        source = emit(checked, source_name, probes=True)
+    except Exception as exc:  # a compiler bug, reported like any other difference
+        return [f"{os.path.basename(source_name)}: emission with probes fails: {_exc_text(exc)}"]
     namespace, error = load_source(source, source_name, "probed")
     if error is not None:
         return [error]

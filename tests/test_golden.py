@@ -69,3 +69,27 @@ def test_error_golden(request, in_golden, tg: pathlib.Path) -> None:
         render(d, result.sources.get(d.span.file)) for d in sorted(result.diagnostics, key=sort_key)
     )
     compare(request, tg.with_suffix(".err"), text + "\n")
+
+
+@pytest.mark.parametrize("tg", MODELS, ids=lambda p: p.stem)
+def test_model_golden_verifies_and_compiles(in_golden, tg: pathlib.Path) -> None:
+    """Each golden passes the fx round trip and `torch.compile(fullgraph=True)` without breaks."""
+    import torch
+
+    from tgc.runtime.verify import class_names, constructor_args, load_source, verify, zero_inputs
+
+    rel = _relative(tg)
+    result = check(rel, _options(tg))
+    assert result.checked is not None
+    assert verify(result.checked, rel) == []
+    module, problem = load_source(tg.with_suffix(".py").read_text(encoding="utf-8"), rel)
+    assert module is not None, problem
+    torch._dynamo.config.allow_rnn = True  # LSTM/GRU goldens
+    for shapes, name in zip(result.checked.models, class_names(result.checked)):
+        model = getattr(module, name)(*constructor_args(shapes)).eval()
+        inputs = zero_inputs(shapes)
+        torch._dynamo.reset()
+        compiled = torch.compile(model, fullgraph=True, backend="eager")
+        with torch.no_grad():
+            expected, got = model(*inputs), compiled(*inputs)
+        torch.testing.assert_close(got, expected)

@@ -307,8 +307,8 @@ model S(a: int = 3, d: int = 10) {
 """
     source, outs = run(text)
     assert "p, q = torch.split(x, 6, dim=-1)" in source
-    assert "self.r_split = [a, d - a]" in source
-    assert "torch.split(y, self.r_split, dim=-1)" in source
+    assert "self.a = a" in source and "self.d = d" in source
+    assert "torch.split(y, [self.a, self.d - self.a], dim=-1)" in source
     assert shape_of(text, "s") == "[batch, token, feature=d - a]"
     _, outs = run(text, params=[("a", 4)])
     assert tuple(outs[3].shape) == (2, 6, 6)

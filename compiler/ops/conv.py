@@ -150,8 +150,12 @@ def tidy(size: Sym) -> Sym:
     return Sym(size.value, _tidy(size.tree), size.placeholder)
 
 
+def _int_const(tree: tuple) -> bool:
+    return tree[0] == "c" and isinstance(tree[1], int) and not isinstance(tree[1], bool)
+
+
 def _tidy(tree: tuple) -> tuple:
-    if tree[0] in ("+", "-", "neg") or (tree[0] == "*" and "c" in (tree[1][0], tree[2][0])):
+    if tree[0] in ("+", "-", "neg") or (tree[0] == "*" and (_int_const(tree[1]) or _int_const(tree[2]))):
         terms: dict[tuple, int] = {}
         const = _collect_linear(tree, 1, terms)
         return _rebuild(terms, const)
@@ -163,7 +167,7 @@ def _tidy(tree: tuple) -> tuple:
 def _collect_linear(tree: tuple, sign: int, terms: dict[tuple, int]) -> Any:
     """Adds sign * tree to `terms` (opaque sub-expression -> integer coefficient); returns the constant."""
     kind = tree[0]
-    if kind == "c" and isinstance(tree[1], int) and not isinstance(tree[1], bool):
+    if _int_const(tree):
         return sign * tree[1]
     if kind == "+":
         return _collect_linear(tree[1], sign, terms) + _collect_linear(tree[2], sign, terms)
@@ -171,9 +175,9 @@ def _collect_linear(tree: tuple, sign: int, terms: dict[tuple, int]) -> Any:
         return _collect_linear(tree[1], sign, terms) + _collect_linear(tree[2], -sign, terms)
     if kind == "neg":
         return _collect_linear(tree[1], -sign, terms)
-    if kind == "*" and tree[1][0] == "c" and isinstance(tree[1][1], int):
+    if kind == "*" and _int_const(tree[1]):
         return _collect_linear(tree[2], sign * tree[1][1], terms)
-    if kind == "*" and tree[2][0] == "c" and isinstance(tree[2][1], int):
+    if kind == "*" and _int_const(tree[2]):
         return _collect_linear(tree[1], sign * tree[2][1], terms)
     key = _tidy(tree)
     terms[key] = terms.get(key, 0) + sign

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ..diagnostics import suggest
 from ..shapes import Dim, DimRef, OpCtx, TType
@@ -155,23 +155,25 @@ def _flatten_emit(ctx) -> Emission:
 # ---- reshape
 
 
-@dataclass(frozen=True)
+# plain classes: a dataclass costs import time that every `tgc check` pays
+
+
 class _Entry:
     """One output dimension of `reshape`: a named input dimension (`source`), a size, or -1."""
 
-    dim: Dim
-    source: int | None = None
-    infer: bool = False
+    __slots__ = ("dim", "source", "infer")
+
+    def __init__(self, dim: Dim, source: int | None = None, infer: bool = False):
+        self.dim, self.source, self.infer = dim, source, infer
 
 
-@dataclass(frozen=True)
 class _Plan:
     """A reshape as flatten(start..stop) then unflatten(start, sizes of `group`)."""
 
-    out: TType
-    start: int
-    stop: int
-    group: tuple[_Entry, ...]
+    __slots__ = ("out", "start", "stop", "group")
+
+    def __init__(self, out: TType, start: int, stop: int, group: tuple[_Entry, ...]):
+        self.out, self.start, self.stop, self.group = out, start, stop, group
 
 
 def _reshape_entries(ctx: OpCtx, x: TType) -> list[_Entry]:
@@ -284,10 +286,14 @@ def _reshape_emit(ctx) -> Emission:
         expr = f"{expr}.flatten({args})"
     if len(plan.group) < 2:
         return Emission(call=expr)
-    sizes = [None if e.infer else e.dim.size for e in plan.group]  # None renders as -1
-    symbolic = [i for i, s in enumerate(sizes) if s is not None and not s.is_const]
-    if None not in sizes and len(symbolic) == 1:
-        sizes[symbolic[0]] = None  # torch infers it, so the forward needs no parameter
+    sizes = [e.dim.size for e in plan.group]  # None (at most one, the rule checks) renders as -1
+    if None not in sizes:
+        symbolic = [i for i, s in enumerate(sizes) if not s.is_const]  # type: ignore[union-attr]
+        inferred = [i for i, e in enumerate(plan.group) if e.infer]
+        if inferred:
+            sizes[inferred[0]] = None  # the -1 the user wrote
+        elif len(symbolic) == 1:
+            sizes[symbolic[0]] = None  # torch infers it, so the forward needs no parameter
     tup = "(" + ", ".join("-1" if s is None else ctx.r(s) for s in sizes) + ")"
     if all(s is None or s.is_const for s in sizes):
         return Emission(call=f"{expr}.unflatten({plan.start}, {tup})")

@@ -151,12 +151,9 @@ def _split_emit(ctx) -> Emission:
     sections = ctx.arg("sections")
     dim = ctx.dim("dim")
     n = len(ctx.out_types)
-    module = None
     if isinstance(sections, list):
-        sizes = "[" + ", ".join(ctx.r(s) for s in sections) + "]"
-        if not all(s.is_const for s in sections):
-            # sizes over constructor arguments are kept on the module: forward cannot see them
-            module, sizes = sizes, ctx.m
+        # sizes over constructor arguments read them from `self` (ctx.rf): forward cannot see them
+        sizes = "[" + ", ".join(ctx.rf(s) for s in sections) + "]"
         call = f"torch.split({ctx.inputs[0]}, {sizes}, dim={dim})"
     else:
         piece = ctx.out_types[0].dims[dim].size
@@ -165,7 +162,7 @@ def _split_emit(ctx) -> Emission:
         else:
             # a symbolic piece size: chunk into the count (equal pieces, asserted in __init__)
             call = f"torch.chunk({ctx.inputs[0]}, {ctx.r(sections)}, dim={dim})"
-    return Emission(call=call, module=module, unpack=_unpack(n), first="[0]")
+    return Emission(call=call, unpack=_unpack(n), first="[0]")
 
 
 def _chunk_emit(ctx) -> Emission:

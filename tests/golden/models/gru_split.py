@@ -14,10 +14,10 @@ class GruSplit(nn.Module):
         assert (
             hidden * 2 - 4 + 4 == hidden + hidden
         ), "split: the piece sizes [hidden * 2 - 4, 4] (together 32) must add up to dimension `feature` of `joined` (hidden + hidden = 32)"
+        self.hidden = hidden
         self.seq_gru = nn.GRU(
             8, hidden, batch_first=True, bidirectional=True
         )  # gru_split.tg:4
-        self.head_split = [hidden * 2 - 4, 4]  # gru_split.tg:9
 
     def forward(self, x: torch.Tensor) -> tuple[
         torch.Tensor,
@@ -36,6 +36,6 @@ class GruSplit(nn.Module):
         )  # [batch, token=9, feature=hidden + hidden]
         both = torch.stack([fwd, bwd], dim=1)  # [batch, 2, token=9, feature=hidden]
         head, tail = torch.split(
-            joined, self.head_split, dim=-1
+            joined, [self.hidden * 2 - 4, 4], dim=-1
         )  # [batch, token=9, feature=hidden * 2 - 4]
         return joined, both, head, tail, h_n, p
