@@ -93,3 +93,17 @@ def test_model_golden_verifies_and_compiles(in_golden, tg: pathlib.Path) -> None
         with torch.no_grad():
             expected, got = model(*inputs), compiled(*inputs)
         torch.testing.assert_close(got, expected)
+
+
+def test_every_diagnostic_code_has_a_case() -> None:
+    """Each stable code is asserted somewhere: front-end cases (tests/cases) or golden `.err`s."""
+    import re
+
+    from tgc.compiler.diagnostics import CODES
+
+    tests = pathlib.Path(__file__).parent
+    texts = [p.read_text(encoding="utf-8") for p in (GOLDEN / "errors").glob("*.err")]
+    texts += [p.read_text(encoding="utf-8") for p in (tests / "cases").rglob("*.tg")]
+    texts.append((tests / "test_frontend_cases.py").read_text(encoding="utf-8"))
+    seen = set(re.findall(r"\b[EW]0\d\d\b", "\n".join(texts)))
+    assert sorted(set(CODES) - seen) == []
