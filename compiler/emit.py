@@ -20,7 +20,7 @@ from tgc import __version__
 
 from . import ir
 from .ops.registry import Emission, lookup
-from .shapes import Checked, DimRef, GraphShapes, OpCtx, TType
+from .shapes import Checked, ClassShapes, DimRef, GraphShapes, OpCtx, TType
 from .sym import Sym
 
 RESERVED = (
@@ -127,6 +127,8 @@ class ClassView:
     forward_args: list[str] = field(default_factory=list)
     forward_lines: list[str] = field(default_factory=list)
     returns: str = "torch.Tensor"
+    outer: list[str] = field(default_factory=list)  # a repeat body's enclosing parameters
+    sizes: list[str] = field(default_factory=list)  # the input sizes a block class takes
 
 
 @lru_cache(maxsize=1)
@@ -147,9 +149,19 @@ def emit(checked: Checked, source_name: str, probes: bool = False) -> str:
     """The model file for a checked program. `probes` adds verification hooks (never shipped)."""
     source = os.path.basename(source_name)
     classes = Namespace(RESERVED)
-    views = [_model_view(shapes, source, classes, probes) for shapes in checked.models]
+    class_names: dict[tuple, str] = {}
+    views = []
+    for cls in checked.classes:  # blocks and repeat bodies, callees first
+        class_names[cls.key] = classes.name(_camel(cls.graph.name))
+        view = _model_view(cls, source, class_names[cls.key], class_names, False)
+        if cls.key[0] == "repeat":  # the enclosing parameters its body uses, passed by name
+            class_names[("outer",) + cls.key] = view.outer  # type: ignore[assignment]
+        class_names[("sizes",) + cls.key] = view.sizes  # type: ignore[assignment]
+        views.append(view)
+    for shapes in checked.models:
+        views.append(_model_view(shapes, source, classes.name(shapes.graph.name), class_names, probes))
     text = _environment().get_template("model.py.j2").render(
-        header=_header(source, [v.name for v in views]),
+        header=_header(source, [v.name for v in views[len(checked.classes):]]),
         uses_functional=any("F." in line for v in views for line in v.forward_lines),
         probes=probes,
         classes=views,
@@ -182,25 +194,31 @@ def _doc_text(text: str) -> str:
     return text
 
 
-def _model_view(shapes: GraphShapes, source: str, classes: Namespace, probes: bool) -> ClassView:
-    graph = shapes.graph
-    view = ClassView(classes.name(graph.name), _docstring(graph.doc))
+def _camel(name: str) -> str:
+    """`residual` -> `Residual`, `h_repeat` -> `HRepeat`: class names for blocks and repeat bodies."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Block"
 
-    # ---- constructor arguments: required input widths first, then parameters with defaults
+
+def _model_view(shapes: GraphShapes, source: str, class_name: str, class_names: dict[tuple, str],
+                probes: bool) -> ClassView:
+    graph = shapes.graph
+    view = ClassView(class_name, _docstring(graph.doc))
+    is_class = isinstance(shapes, ClassShapes)
+
+    # ---- constructor arguments: required ones first (input widths, parameters without default),
+    # then parameters with defaults. A repeat body takes just the enclosing parameters it uses.
     init_ns = Namespace(RESERVED)
-    for width in shapes.required:
-        view.init_args.append(f"{init_ns.name(width)}: int")
-    for p in graph.params:
-        default = Sym.const(p.default).render()
-        view.init_args.append(f"{init_ns.name(p.name)}: {p.type} = {default}")
+    used: list[str] = []
 
     def pyname(name: str) -> str:
+        if name not in used:
+            used.append(name)
         return init_ns.name(name)
 
-    for a in shapes.asserts:
-        view.init_lines.append(
-            f"assert {a.condition.render(pyname)}, {a.message!r}"
-        )
+    declared = {p.name: p for p in graph.params}
+    for name in (*shapes.required, *declared):
+        init_ns.name(name)  # declared names keep their spelling, first come first served
+
 
     # ---- forward
     fwd_ns = Namespace(RESERVED)
@@ -230,15 +248,8 @@ def _model_view(shapes: GraphShapes, source: str, classes: Namespace, probes: bo
     from .shapes import evaluate_args  # noqa: F401  (args are precomputed in shapes.args)
 
     for index, node in enumerate(graph.nodes):
-        if node.kind != "op":
-            # reported, never dropped: a module missing part of its graph must not be written
-            from .diagnostics import CompileError, error
-
-            what = f"block `{node.op}`" if node.kind == "block" else "`repeat`"
-            raise CompileError([error(node.span, "E056", f"compiling {what} to PyTorch is not supported yet",
-                                      "`tgc check` checks it; inline its ops into the model to compile now")])
-        spec = lookup(node.op)
-        assert spec is not None and spec.emit is not None, node.op
+        spec = lookup(node.op) if node.kind == "op" else None
+        assert node.kind != "op" or (spec is not None and spec.emit is not None), node.op
         in_exprs: list[str] = []
         depth = 0
         for v in node.inputs:
@@ -250,19 +261,23 @@ def _model_view(shapes: GraphShapes, source: str, classes: Namespace, probes: bo
                 in_exprs.append(fwd_ns.name(v))
         in_types = [shapes.types[v] for v in node.inputs]
         out_types = [shapes.types[v] for v in node.outputs]
-        op_ctx = OpCtx(spec, node, in_types, shapes.args[index], [], [])
         attrs.map.pop(node.label, None)  # one attribute per node, even where labels repeat
         attr = attrs.name(node.label)
-        ctx = EmitCtx(op_ctx, in_exprs, out_types, f"self.{attr}", pyname, stored_param)
-        em: Emission = spec.emit(ctx)
+        if spec is None:
+            em = _class_call(node, shapes.args[index], class_names, f"self.{attr}", in_exprs, pyname)
+            tuple_valued = len(node.outputs) > 1  # the resolver binds every output of a block
+        else:
+            op_ctx = OpCtx(spec, node, in_types, shapes.args[index], [], [])
+            ctx = EmitCtx(op_ctx, in_exprs, out_types, f"self.{attr}", pyname, stored_param)
+            em = spec.emit(ctx)
+            # an op with several outputs returns a tuple, even where only one output is bound
+            tuple_valued = len(spec.outputs) > 1 or spec.outputs_from is not None
         if em.module is not None:
             view.init_lines.append(f"self.{attr} = {em.module}  # {_comment_text(source)}:{node.span.line}")
         else:
             attrs.used.discard(attr)
             attrs.map.pop(node.label, None)
         first = node.outputs[0]
-        # an op with several outputs returns a tuple, even where only one output is bound
-        tuple_valued = len(spec.outputs) > 1 or spec.outputs_from is not None
         call = f"{em.call}{em.first}" if tuple_valued and len(node.outputs) == 1 else em.call
         single_use_internal = (
             "." in first
@@ -295,8 +310,26 @@ def _model_view(shapes: GraphShapes, source: str, classes: Namespace, probes: bo
                     view.forward_lines.append(f"_tgc_probe({o!r}, {fwd_ns.name(o)})")
 
     keep = [f"self.{attr} = {pyname(param)}" for param, attr in stored.items()]
-    at = len(shapes.asserts)
-    view.init_lines[at:at] = keep
+    asserts = [f"assert {a.condition.render(pyname)}, {a.message!r}" for a in shapes.asserts]
+    view.init_lines[0:0] = asserts + keep
+
+    # constructor arguments, now that the body has named what it uses
+    required = [w for w in shapes.required]
+    if is_class:
+        view.sizes = [n for n in shapes.size_params if n in used]
+        required += view.sizes
+    for name in required:
+        view.init_args.append(f"{init_ns.name(name)}: int")
+    if is_class and shapes.key[0] == "repeat":
+        for name in used:
+            if name not in required and name in shapes.param_values:
+                view.init_args.append(f"{init_ns.name(name)}: {_type_name(shapes.param_values[name])}")
+                view.outer.append(name)
+    else:
+        params = sorted(graph.params, key=lambda p: p.default is not None)  # no default first
+        for p in params:
+            default = "" if p.default is None else f" = {Sym.const(p.default).render()}"
+            view.init_args.append(f"{init_ns.name(p.name)}: {p.type}{default}")
     outs = [fwd_ns.name(o) for o in graph.outputs]
     if len(outs) == 1:
         view.forward_lines.append(f"return {outs[0]}")
@@ -304,6 +337,43 @@ def _model_view(shapes: GraphShapes, source: str, classes: Namespace, probes: bo
         view.forward_lines.append("return " + ", ".join(outs))
         view.returns = "tuple[" + ", ".join("torch.Tensor" for _ in outs) + "]"
     return view
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "bool", int: "int", float: "float", str: "str"}.get(type(value), "int")
+
+
+def _class_call(node: ir.Node, args: dict[str, Any], class_names: dict[tuple, str], m: str,
+                inputs: list[str], pyname) -> Emission:
+    """A block call or a repeat: a submodule of the block's (or body's) own class."""
+    if node.kind == "block":
+        cls = class_names[("block", node.op)]
+        given = {name for name, _ in node.args}
+        kwargs = [f"{k}={v.render(pyname)}" for k, v in args["params"].items() if k in given]
+        wanted = class_names[("sizes", "block", node.op)]
+        kwargs += [f"{k}={v.render(pyname)}" for k, v in args["sizes"].items() if k in wanted]
+        n_out = len(node.outputs)
+        unpack = ", ".join("{}" for _ in range(n_out)) if n_out > 1 else None
+        return Emission(call=f"{m}({', '.join(inputs)})", module=f"{cls}({', '.join(kwargs)})",
+                        unpack=unpack)
+    key = ("repeat", node.span.file, node.span.line, node.span.column)
+    cls = class_names[key]
+    count: Sym = args["count"]
+    steps = args["steps"]
+    outer = [f"{k}={pyname(k)}" for k in class_names.get(("outer",) + key, [])]  # type: ignore[union-attr]
+    wanted = class_names[("sizes",) + key]
+
+    def step(sizes: dict[str, Sym]) -> str:
+        given = [f"{k}={v.render(pyname)}" for k, v in sizes.items() if k in wanted]
+        return f"{cls}({', '.join([*given, *outer])})"
+
+    steps = [{k: v for k, v in st.items() if k in wanted} for st in steps]
+
+    if all(st == steps[0] for st in steps):
+        module = f"nn.Sequential(*[{step(steps[0])} for _ in range({count.render(pyname)})])"
+    else:  # a literal count whose steps see different sizes: one constructor call per step
+        module = f"nn.Sequential({', '.join(step(st) for st in steps)})"
+    return Emission(call=f"{m}({inputs[0]})", module=module)
 
 
 def _target_name(ns: Namespace, value: str, uses: dict[str, int]) -> str:

@@ -166,6 +166,9 @@ class OpCtx:
             self.error(f"dimension {dim} is {_size_text(a)} in `{na}` but {_size_text(b)} in `{nb}`",
                        hint, code="E050")
         if not a.same_expr(b):
+            # holds for these values; the emitted __init__ asserts it for any others
+            self._asserts.append(Assertion(a.equals(b), f"{self.spec.name}: dimension {dim} of `{na}` "
+                                           f"({a.render()}) must equal that of `{nb}` ({b.render()})"))
             self.warn(f"dimension {dim} is `{a.render()}` in `{na}` and `{b.render()}` in `{nb}`: "
                       f"equal ({a.value}) only for these parameter values",
                       "use the same parameter for both if they must always agree")
@@ -210,24 +213,39 @@ class GraphShapes:
 
 
 @dataclass
+class ClassShapes(GraphShapes):
+    """A block or repeat body checked once symbolically, to be emitted as its own class.
+
+    Its sizes are expressions over its own constructor arguments: the block's parameters (or,
+    for a repeat body, the enclosing parameters it uses) and `size_params`, the sizes of its
+    inputs that it needs (`x_feature`), each found at (input index, dimension index).
+    """
+
+    key: tuple = ()
+    size_params: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass
 class Checked:
     program: ir.Program
     models: list[GraphShapes]
+    classes: list[ClassShapes] = field(default_factory=list)  # callees before callers
 
 
 def check(program: ir.Program, params: Sequence[tuple[str, Any]] = (),
           inputs: Sequence[tuple[str, tuple[int, ...]]] = ()) -> tuple[Checked, list[Diagnostic]]:
     """Check every model's shapes; raises `CompileError` (with warnings too) on any error."""
     diags: list[Diagnostic] = []
-    models = [_check_model(program, g, dict(params), dict(inputs), diags) for g in program.models]
+    classes: dict[tuple, ClassShapes] = {}
+    models = [_check_model(program, g, dict(params), dict(inputs), diags, classes) for g in program.models]
     diags.sort(key=lambda d: (d.span.file, d.span.line, d.span.column, d.code))
     if any(d.is_error for d in diags):
         raise CompileError(diags)
-    return Checked(program, [m for m in models if m is not None]), diags
+    return Checked(program, [m for m in models if m is not None], list(classes.values())), diags
 
 
 def _check_model(program: ir.Program, graph: ir.Graph, overrides: dict[str, Any], input_sizes: dict[str, tuple[int, ...]],
-                 diags: list[Diagnostic]) -> GraphShapes | None:
+                 diags: list[Diagnostic], classes: dict[tuple, "ClassShapes"]) -> GraphShapes | None:
     values: dict[str, Any] = {}
     syms: dict[str, Sym] = {}
     for p in graph.params:
@@ -254,7 +272,7 @@ def _check_model(program: ir.Program, graph: ir.Graph, overrides: dict[str, Any]
             diags.append(error(exc.span or inp.span, exc.code, exc.message, exc.hint))
     if sum(d.is_error for d in diags) > errors_before:
         return None
-    _run(_Scope(program, syms, diags, shapes.asserts), graph, shapes.types, shapes.args)
+    _run(_Scope(program, syms, diags, shapes.asserts, classes=classes), graph, shapes.types, shapes.args)
     if sum(d.is_error for d in diags) > errors_before:
         return None
     return shapes
@@ -269,6 +287,7 @@ class _Scope:
     diags: list[Diagnostic]
     asserts: list[Assertion]
     call: ir.Node | None = None  # the block call being checked, for hints
+    classes: dict[tuple, "ClassShapes"] = field(default_factory=dict)
 
 
 def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict[int, dict] | None) -> None:
@@ -279,9 +298,9 @@ def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict
             continue  # an earlier error already explains this
         try:
             if node.kind == "block":
-                outs, args = _apply_block(scope, node, in_types), {}  # type: ignore[arg-type]
+                outs, args = _apply_block(scope, node, in_types)  # type: ignore[arg-type]
             elif node.kind == "repeat":
-                outs, args = _apply_repeat(scope, node, in_types[0]), {}  # type: ignore[arg-type]
+                outs, args = _apply_repeat(scope, node, in_types[0])  # type: ignore[arg-type]
             else:
                 outs, args = _apply(node, in_types, scope.syms, scope.diags, scope.asserts)  # type: ignore[arg-type]
         except _Reported:
@@ -312,13 +331,56 @@ def _apply_block(scope: _Scope, node: ir.Node, in_types: list[TType]) -> list[TT
             syms[p.name] = _eval(expr, scope.syms)
         else:
             syms[p.name] = Sym.const(p.default)
-    inner = _Scope(scope.program, syms, scope.diags, scope.asserts, scope.call or node)
+    inner = _Scope(scope.program, syms, scope.diags, scope.asserts, scope.call or node, scope.classes)
     types = {inp.name: t for inp, t in zip(block.inputs, in_types)}
     before = sum(d.is_error for d in scope.diags)
     _run(inner, block, types, None)
     if sum(d.is_error for d in scope.diags) > before:
         raise _Reported()
-    return [types[o] for o in block.outputs]
+    key = ("block", block.name)
+    if key not in scope.classes:
+        own = {p.name: Sym.param(p.name, syms[p.name].value) for p in block.params}
+        _check_class(scope, key, block, own, in_types)
+    cls = scope.classes[key]
+    args = {"params": syms, "sizes": _bind_sizes(cls, in_types)}
+    return [types[o] for o in block.outputs], args
+
+
+def _size_name(graph: ir.Graph, i: int, k: int, dim: Dim) -> str:
+    return f"{graph.inputs[i].name}_{dim.name}" if dim.name else f"{graph.inputs[i].name}_dim{k}"
+
+
+def _check_class(scope: _Scope, key: tuple, graph: ir.Graph, syms: dict[str, Sym], in_types: list[TType]) -> None:
+    """Check `graph` once more with its input sizes as constructor arguments, for its class."""
+    cls = ClassShapes(graph, {n: s.value for n, s in syms.items()}, key=key)
+    types: dict[str, TType] = {}
+    for i, (inp, t) in enumerate(zip(graph.inputs, in_types)):
+        dims = []
+        for k, d in enumerate(t.dims):
+            if d.size is None or k == 0:
+                dims.append(d)
+                continue
+            name = _size_name(graph, i, k, d)
+            cls.size_params[name] = (i, k)
+            dims.append(Dim(d.name, Sym.param(name, d.size.value, d.size.placeholder)))
+        types[inp.name] = t.with_dims(dims)
+    cls.types = types
+    diags: list[Diagnostic] = []  # the per-use check has reported everything already
+    inner = _Scope(scope.program, syms, diags, cls.asserts, None, scope.classes)
+    _run(inner, graph, types, cls.args)
+    if any(d.is_error for d in diags):
+        raise AssertionError(f"symbolic check of {key} failed: {[d.message for d in diags]}")
+    scope.classes[key] = cls
+
+
+def _bind_sizes(cls: ClassShapes, in_types: list[TType]) -> dict[str, Sym]:
+    """The caller's sizes for a class's input-size arguments."""
+    out = {}
+    for name, (i, k) in cls.size_params.items():
+        size = in_types[i].dims[k].size if k < in_types[i].rank else None
+        if size is not None:
+            out[name] = size
+    return out
 
 
 def _apply_repeat(scope: _Scope, node: ir.Node, t: TType) -> list[TType]:
@@ -328,7 +390,9 @@ def _apply_repeat(scope: _Scope, node: ir.Node, t: TType) -> list[TType]:
     steps = count.value if count.is_const else 1
     current = t
     before = sum(d.is_error for d in scope.diags)
+    step_inputs: list[TType] = []
     for _ in range(steps):
+        step_inputs.append(current)
         types = {node.body.inputs[0].name: current}
         _run(scope, node.body, types, None)
         if sum(d.is_error for d in scope.diags) > before:
@@ -343,7 +407,17 @@ def _apply_repeat(scope: _Scope, node: ir.Node, t: TType) -> list[TType]:
                              f"into {current.show()}",
                              "with a parameter count the body must keep the shape; use a literal count "
                              "to check each step", node.span)
-    return [current]
+    key = ("repeat", node.span.file, node.span.line, node.span.column)
+    if key not in scope.classes:
+        _check_class(scope, key, node.body, _outer_params(scope.syms), [t])
+    cls = scope.classes[key]
+    args = {"count": count, "steps": [_bind_sizes(cls, [s]) for s in step_inputs]}
+    return [current], args
+
+
+def _outer_params(syms: dict[str, Sym]) -> dict[str, Sym]:
+    """The enclosing parameters as the repeat body's own (its class takes them as arguments)."""
+    return {n: Sym.param(n, s.value) for n, s in syms.items()}
 
 
 class _Reported(ShapeError):

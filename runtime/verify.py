@@ -247,7 +247,10 @@ def module_owners(shapes) -> list[Any]:
 
     owners = []
     for index, node in enumerate(shapes.graph.nodes):
-        spec = lookup(node.op) if node.kind == "op" else None
+        if node.kind != "op":  # a block call or repeat is always a submodule of its own class
+            owners.append(node)
+            continue
+        spec = lookup(node.op)
         if spec is None or spec.emit is None or index not in shapes.args:
             continue
         in_types = [shapes.types[v] for v in node.inputs]
