@@ -50,6 +50,7 @@ CODES: dict[str, str] = {
     "E034": "a block output is never assigned",
     "E036": "invalid `repeat`",
     "E037": "invalid `import`",
+    "E039": "a weights file does not match the sub-module it is loaded into",
     # train section
     "E040": "invalid `train` section",
     # shapes and dtypes

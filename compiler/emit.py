@@ -129,6 +129,8 @@ class ClassView:
     returns: str = "torch.Tensor"
     outer: list[str] = field(default_factory=list)  # a repeat body's enclosing parameters
     sizes: list[str] = field(default_factory=list)  # the input sizes a block class takes
+    frozen: list[str] = field(default_factory=list)  # submodules kept in eval mode by train()
+    loads: bool = False  # takes `weights_dir` and loads state dicts
 
 
 @lru_cache(maxsize=1)
@@ -148,25 +150,31 @@ def _environment():
 def emit(checked: Checked, source_name: str, probes: bool = False) -> str:
     """The model file for a checked program. `probes` adds verification hooks (never shipped)."""
     source = os.path.basename(source_name)
-    classes = Namespace(RESERVED)
-    class_names: dict[tuple, str] = {}
+    class_names, model_names = emitted_class_names(checked)
     views = []
     for cls in checked.classes:  # blocks and repeat bodies, callees first
-        class_names[cls.key] = classes.name(_camel(cls.graph.name))
         view = _model_view(cls, source, class_names[cls.key], class_names, False)
         if cls.key[0] == "repeat":  # the enclosing parameters its body uses, passed by name
             class_names[("outer",) + cls.key] = view.outer  # type: ignore[assignment]
         class_names[("sizes",) + cls.key] = view.sizes  # type: ignore[assignment]
         views.append(view)
-    for shapes in checked.models:
-        views.append(_model_view(shapes, source, classes.name(shapes.graph.name), class_names, probes))
+    for shapes, name in zip(checked.models, model_names):
+        views.append(_model_view(shapes, source, name, class_names, probes))
     text = _environment().get_template("model.py.j2").render(
         header=_header(source, [v.name for v in views[len(checked.classes):]]),
         uses_functional=any("F." in line for v in views for line in v.forward_lines),
+        loads=any(v.loads for v in views),
         probes=probes,
         classes=views,
     )
     return format_code(text)
+
+
+def emitted_class_names(checked: Checked) -> tuple[dict[tuple, Any], list[str]]:
+    """Python class names: of each block/repeat class (by key), then of each model, in order."""
+    classes = Namespace(RESERVED)
+    by_key: dict[tuple, Any] = {cls.key: classes.name(_camel(cls.graph.name)) for cls in checked.classes}
+    return by_key, [classes.name(shapes.graph.name) for shapes in checked.models]
 
 
 def format_code(text: str) -> str:
@@ -274,6 +282,15 @@ def _model_view(shapes: GraphShapes, source: str, class_name: str, class_names: 
             tuple_valued = len(spec.outputs) > 1 or spec.outputs_from is not None
         if em.module is not None:
             view.init_lines.append(f"self.{attr} = {em.module}  # {_comment_text(source)}:{node.span.line}")
+            if node.frozen:
+                # no gradients, and eval mode for good (batch-norm statistics stay fixed): see train()
+                view.init_lines.append(f"self.{attr}.requires_grad_(False).eval()  # frozen")
+                view.frozen.append(attr)
+            for ld in graph.loads:
+                if ld.node_label == node.label and ld.target in (node.target, *node.outputs):
+                    view.init_lines.append(f"_load_weights(self.{attr}, {ld.path!r}, weights_dir)"
+                                           f"  # {_comment_text(source)}:{ld.span.line}")
+                    view.loads = True
         else:
             attrs.used.discard(attr)
             attrs.map.pop(node.label, None)
@@ -330,6 +347,8 @@ def _model_view(shapes: GraphShapes, source: str, class_name: str, class_names: 
         for p in params:
             default = "" if p.default is None else f" = {Sym.const(p.default).render()}"
             view.init_args.append(f"{init_ns.name(p.name)}: {p.type}{default}")
+    if view.loads:
+        view.init_args.append("weights_dir: str | None = None")
     outs = [fwd_ns.name(o) for o in graph.outputs]
     if len(outs) == 1:
         view.forward_lines.append(f"return {outs[0]}")

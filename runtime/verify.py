@@ -72,6 +72,8 @@ def verify(checked, source_name: str) -> list[str]:
     namespace, error = load_source(source, source_name, "probed")
     if error is not None:
         return [error]
+    if hasattr(namespace, "_load_weights"):  # shapes are verified on fresh weights
+        namespace._load_weights = lambda module, path, weights_dir: None
     messages: list[str] = []
     for shapes, class_name in zip(checked.models, class_names(checked)):
         run = run_model(namespace, class_name, shapes)
@@ -98,10 +100,9 @@ def load_source(source: str, source_name: str, what: str = "") -> tuple[types.Mo
 
 def class_names(checked) -> list[str]:
     """The emitted class name of each checked model, named as the emitter names them."""
-    from tgc.compiler.emit import RESERVED, Namespace
+    from tgc.compiler.emit import emitted_class_names
 
-    classes = Namespace(RESERVED)
-    return [classes.name(shapes.graph.name) for shapes in checked.models]
+    return emitted_class_names(checked)[1]
 
 
 def constructor_args(shapes) -> list[Any]:
@@ -334,3 +335,64 @@ def _exc_text(exc: BaseException) -> str:
 
 def _safe(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text)
+
+
+# ------------------------------------------------------------------------------ `load` files
+
+
+def check_weights(checked, source_path: str) -> list:
+    """Compile-time check of every `load NAME from "file.pt"` whose file exists (relative to the
+    `.tg` file): the file must hold a plain state dict (`weights_only`) whose keys and shapes are
+    exactly those of the sub-module. Returns diagnostics (E039) at the `load` statement."""
+    from tgc.compiler.diagnostics import error
+    from tgc.compiler.emit import emit
+
+    wanted = [(shapes, ld) for shapes in checked.models for ld in shapes.graph.loads]
+    folder = os.path.dirname(os.path.abspath(source_path))
+    present = [(s, ld, os.path.join(folder, ld.path)) for s, ld in wanted
+               if os.path.isfile(os.path.join(folder, ld.path))]
+    if not present:
+        return []
+    namespace, problem = load_source(emit(checked, source_path), source_path, "weights")
+    if namespace is None:
+        raise RuntimeError(problem)
+    namespace._load_weights = lambda module, path, weights_dir: None
+    diags = []
+    names = dict(zip((id(s) for s in checked.models), class_names(checked)))
+    for shapes, ld, path in present:
+        with torch.random.fork_rng(devices=[]):
+            model = getattr(namespace, names[id(shapes)])(*constructor_args(shapes))
+        owners = module_owners(shapes)
+        attr = next(a for a, node in zip(model._modules, owners) if node.label == ld.node_label)
+        expected = {k: tuple(v.shape) for k, v in getattr(model, attr).state_dict().items()}
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickled objects other than tensors are refused here
+            import pickle
+
+            if isinstance(exc, pickle.UnpicklingError):
+                why = "it holds pickled objects other than tensors, which are refused (`weights_only=True`)"
+            else:
+                why = f"{type(exc).__name__}: {_exc_text(exc)[:200]}"
+            diags.append(error(ld.span, "E039", f"`{ld.path}` cannot be loaded as plain weights: {why}",
+                               "save it with `torch.save(module.state_dict(), path)`; files holding other "
+                               "pickled objects are refused"))
+            continue
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            diags.append(error(ld.span, "E039", f"`{ld.path}` does not hold a state dict of tensors",
+                               "save it with `torch.save(module.state_dict(), path)`"))
+            continue
+        got = {k: tuple(v.shape) for k, v in state.items()}
+        missing = sorted(set(expected) - set(got))
+        unexpected = sorted(set(got) - set(expected))
+        shaped = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
+        for key in missing:
+            diags.append(error(ld.span, "E039", f"`{ld.path}` has no weight `{key}` for `{ld.target}`",
+                               f"`{ld.target}` expects the keys: {', '.join(sorted(expected))}"))
+        for key in unexpected:
+            diags.append(error(ld.span, "E039", f"`{ld.path}` has an unexpected weight `{key}`",
+                               f"`{ld.target}` expects the keys: {', '.join(sorted(expected))}"))
+        for key in shaped:
+            diags.append(error(ld.span, "E039", f"weight `{key}` in `{ld.path}` has shape "
+                               f"{list(got[key])}, but `{ld.target}` needs {list(expected[key])}"))
+    return diags

@@ -8,6 +8,7 @@ Each behaviour is checked in-process (`main([...])`) and, where the process boun
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -232,6 +233,14 @@ def test_werror_turns_warnings_into_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "W003" in err and "--werror" in err
     assert run_tgc("check", path, "--werror").returncode == EXIT_USER
+
+
+def test_main_restores_the_gc_threshold(tmp_path, capsys):
+    # main() collects garbage rarely while it runs (speed), but leaves the caller's setting alone
+    before = gc.get_threshold()
+    assert main(["check", str(_write(tmp_path, CLEAN))]) == EXIT_OK
+    assert main(["frobnicate"]) == EXIT_USAGE
+    assert gc.get_threshold() == before
 
 
 def test_version(capsys):

@@ -275,7 +275,7 @@ def front_end_codes() -> set[str]:
     later = set().union(
         *(
             _codes_in(p)
-            for p in COMPILER_DIR.rglob("*.py")
+            for p in (*COMPILER_DIR.rglob("*.py"), *(COMPILER_DIR.parent / "runtime").rglob("*.py"))
             if p.name not in (*FRONT_END_MODULES, "diagnostics.py")
         )
     )

@@ -46,7 +46,7 @@ def _valid(d: Diagnostic, text: str) -> None:
 def _run_all(text: str) -> None:
     """Every entry point on one text; only diagnostics may come out."""
     # `check` is everything `tgc check` does: front_end (read, parse, imports, resolve), then shapes
-    for stage in (getattr(pipeline, "check", None) or pipeline.front_end,):
+    for stage in (pipeline.front_end, pipeline.check):
         try:
             result = stage(FILE, text=text)
         except CompileError as exc:  # allowed, though the pipeline collects them itself
@@ -142,7 +142,8 @@ def _statement(draw):
         return "output " + ", ".join(draw(st.lists(st.sampled_from(["h", "a", "b", "x", "y"]), min_size=1,
                                                    max_size=3)))
     if kind == 2:
-        return f"merge {draw(st.sampled_from(['add', 'cat', 'mul', 'attention']))}(a, b{draw(st.sampled_from(['', ', dim=feature', ', h']))})"
+        op = draw(st.sampled_from(["add", "cat", "mul", "attention"]))
+        return f"merge {op}(a, b{draw(st.sampled_from(['', ', dim=feature', ', h']))})"
     if kind == 3:
         path = draw(st.sampled_from(["weights/w.pt", "w\t.pt", "\x1b", "", "\\\"q\\\"", "é/\U0001f600.pt"]))
         return f'load {draw(st.sampled_from(["h", "a", "x"]))} from "{path}"'

@@ -21,9 +21,6 @@ import pytest
 LIMIT_S = 0.3  # the project's issue: `tgc check` on 1,000 statements in at most 0.3 s
 N_STATEMENTS = 1000
 
-# Diagnostics of compiler features that are not written yet (see tests/test_examples.py).
-NOT_YET = {"E056"}
-
 
 def generate_model(n_statements: int = N_STATEMENTS, seed: int = 0) -> str:
     """A long model: chains of linear/relu/dropout/layernorm/gelu, adds and muls of earlier
@@ -85,35 +82,32 @@ def long_file(tmp_path_factory) -> Path:
     return path
 
 
-def test_generated_model_is_valid(long_file):
-    from tgc.compiler.cli import main
-
+def test_generated_model_is_valid(long_file, capsys):
     # in-process, so that a failure shows the diagnostics
     from tgc.compiler import pipeline
+    from tgc.compiler.cli import main
 
-    check = getattr(pipeline, "check", pipeline.front_end)
-    result = check(str(long_file))
+    result = pipeline.check(str(long_file))
     assert result.program is not None, result.diagnostics
     assert len(result.program.models[0].nodes) > N_STATEMENTS
-    assert all(d.code in NOT_YET for d in result.diagnostics), result.diagnostics[:5]
-    assert main(["check", str(long_file), "--format", "json"]) in (0, 1)
+    assert result.diagnostics == [], result.diagnostics[:5]
+    assert main(["check", str(long_file)]) == 0
 
 
 def test_check_1000_statements_within_limit(long_file, tmp_path):
     cmd = [sys.executable, "-m", "tgc.compiler.cli", "check", str(long_file), "--format", "json"]
     env = _env(tmp_path)
     warm = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
-    diags = json.loads(warm.stdout)
-    assert all(d["code"] in NOT_YET for d in diags), diags[:5]
-    assert warm.returncode == (1 if diags else 0), warm.stderr
+    assert json.loads(warm.stdout) == [] and warm.returncode == 0, warm.stdout[:2000] + warm.stderr
     times = []
     for _ in range(3):
         start = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, env=env, timeout=60)
         times.append(time.perf_counter() - start)
-        assert r.returncode == warm.returncode
+        assert r.returncode == 0
     best = min(times)
-    print(f"tgc check of {N_STATEMENTS} statements: best {best:.3f} s of {', '.join(f'{t:.3f}' for t in times)}")
+    shown = ", ".join(f"{t:.3f}" for t in times)
+    print(f"tgc check of {N_STATEMENTS} statements: best {best:.3f} s of {shown}")
     assert best <= LIMIT_S, f"`tgc check` took {best:.3f} s for {N_STATEMENTS} statements (limit {LIMIT_S} s)"
 
 
@@ -127,5 +121,5 @@ def test_check_does_not_import_torch(long_file, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(tmp_path),
                        timeout=60)
     torch_imported, rc = r.stderr.strip().splitlines()[-1].split()
-    assert rc in ("0", "1"), r.stderr
+    assert rc == "0", r.stderr
     assert torch_imported == "False", "`tgc check` imported torch"
