@@ -37,6 +37,7 @@ MODULE_ATTRS = {
     "type", "zero_grad", "named_parameters", "named_modules", "named_children", "named_buffers",
     "register_buffer", "register_parameter", "add_module", "requires_grad_", "extra_repr",
     "get_submodule", "get_parameter", "get_buffer", "share_memory", "dump_patches", "call_super_init",
+    "frozen_modules",
 }
 
 
@@ -284,7 +285,7 @@ def _model_view(shapes: GraphShapes, source: str, class_name: str, class_names: 
             view.init_lines.append(f"self.{attr} = {em.module}  # {_comment_text(source)}:{node.span.line}")
             if node.frozen:
                 # no gradients, and eval mode for good (batch-norm statistics stay fixed): see train()
-                view.init_lines.append(f"self.{attr}.requires_grad_(False).eval()  # frozen")
+                view.init_lines.append(f"self.{attr}.requires_grad_(False)  # frozen")
                 view.frozen.append(attr)
             for ld in graph.loads:
                 if ld.node_label == node.label and ld.target in (node.target, *node.outputs):
@@ -328,6 +329,10 @@ def _model_view(shapes: GraphShapes, source: str, class_name: str, class_names: 
 
     keep = [f"self.{attr} = {pyname(param)}" for param, attr in stored.items()]
     asserts = [f"assert {a.condition.render(pyname)}, {a.message!r}" for a in shapes.asserts]
+    if view.frozen:
+        # frozen submodules, by name: train() keeps them in eval mode; unfreezing removes a name
+        keep.append("self.frozen_modules = {" + ", ".join(repr(a) for a in view.frozen) + "}")
+        view.init_lines.append("self.train()  # puts the frozen submodules in eval mode")
     view.init_lines[0:0] = asserts + keep
 
     # constructor arguments, now that the body has named what it uses

@@ -46,14 +46,16 @@ class Finetune(nn.Module):
         weights_dir: str | None = None,
     ) -> None:
         super().__init__()
+        self.frozen_modules = {"enc_encoder", "h_linear"}
         self.enc_encoder = Encoder(width=width, x_feature=d_in)  # frozen_load.tg:7
-        self.enc_encoder.requires_grad_(False).eval()  # frozen
+        self.enc_encoder.requires_grad_(False)  # frozen
         _load_weights(
             self.enc_encoder, "weights/encoder.pt", weights_dir
         )  # frozen_load.tg:8
         self.h_linear = nn.Linear(width, width)  # frozen_load.tg:9
-        self.h_linear.requires_grad_(False).eval()  # frozen
+        self.h_linear.requires_grad_(False)  # frozen
         self.logits_linear = nn.Linear(width, n_classes)  # frozen_load.tg:10
+        self.train()  # puts the frozen submodules in eval mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=d_in]
@@ -64,6 +66,6 @@ class Finetune(nn.Module):
 
     def train(self, mode: bool = True) -> "Finetune":
         super().train(mode)
-        self.enc_encoder.eval()  # frozen: stays in eval mode
-        self.h_linear.eval()  # frozen: stays in eval mode
+        for name in self.frozen_modules:  # frozen: batch-norm statistics stay fixed
+            self.get_submodule(name).eval()
         return self
