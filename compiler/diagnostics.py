@@ -53,6 +53,7 @@ CODES: dict[str, str] = {
     "E039": "a weights file does not match the sub-module it is loaded into",
     # train section
     "E040": "invalid `train` section",
+    "E041": "an invalid `train` setting value",
     # shapes and dtypes
     "E050": "sizes of a dimension do not match",
     "E051": "a tensor has the wrong number of dimensions",

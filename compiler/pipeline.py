@@ -1,19 +1,21 @@
 """The pipeline: runs the stages in order for one file and collects every diagnostic.
 
-read -> parse -> (imports) -> resolve. Later stages (shapes, emission) hang off the same
-`Options` and `Result`. Nothing here imports torch.
+read -> parse -> (imports, the std library) -> resolve. Later stages (shapes, emission) hang
+off the same `Options` and `Result`. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 from . import ast as A
 from . import ir
 from .diagnostics import CompileError, Diagnostic, error
-from .parse import parse, read_source
+from .parse import decode_source, parse, read_source
 from .resolve import resolve
 
 
@@ -31,6 +33,7 @@ class Result:
     program: ir.Program | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     checked: Any = None  # shapes.Checked once the shape stage has run
+    plans: list = field(default_factory=list)  # train.TrainPlan per `train` section
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -46,8 +49,14 @@ def front_end(path: str, options: Options = Options(), text: str | None = None) 
             text = read_source(path)
         result.sources[path] = text
         program = parse(text, path)
-        library = _imported_blocks(program, path, result.sources, (os.path.abspath(path),))
-        resolved, warnings = resolve(program, library)
+        libraries: set[str] = set()
+        library = _imported_blocks(program, path, result.sources, (os.path.abspath(path),), libraries)
+        std = None
+        if _imports_std(program) or "std" in libraries:
+            std_files = std_library()
+            result.sources.update((f.name, f.text) for f in std_files)
+            std = [b for f in std_files for b in f.blocks]
+        resolved, warnings = resolve(program, library, std)
         result.diagnostics.extend(warnings)
         result.program = resolved
     except CompileError as exc:
@@ -61,6 +70,13 @@ def check(path: str, options: Options = Options(), text: str | None = None) -> R
     if result.program is None or not result.ok:
         return result
     from .shapes import check as check_shapes
+    from .train import plan
+
+    try:
+        result.plans, warnings = plan(result.program)
+        result.diagnostics.extend(warnings)
+    except CompileError as exc:
+        result.diagnostics.extend(exc.diagnostics)
 
     try:
         result.checked, warnings = check_shapes(result.program, options.params, options.inputs)
@@ -70,10 +86,60 @@ def check(path: str, options: Options = Options(), text: str | None = None) -> R
     return result
 
 
+def _imports_std(program: A.Program) -> bool:
+    return any(isinstance(i, A.Import) and not i.is_path and i.target == "std" for i in program.items)
+
+
+# Span file names of std sources: `<std>/` marks a file of the compiler, not the user's.
+STD_PREFIX = "<std>/"
+
+
+@dataclass(frozen=True)
+class StdFile:
+    name: str  # `<std>/nn.tg`
+    text: str
+    blocks: tuple[A.Block, ...]
+
+
+@lru_cache(maxsize=1)
+def std_library() -> tuple[StdFile, ...]:
+    """The standard library's `.tg` files (package data `tgc/compiler/std/*.tg`), parsed once.
+
+    A std file that does not parse is a bug of tgc, not of the user's program: it raises
+    RuntimeError (an internal error), never a diagnostic in the user's file.
+    """
+    folder = resources.files("tgc.compiler").joinpath("std")
+    files = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".tg"):
+            continue
+        name = STD_PREFIX + entry.name
+        try:
+            text = decode_source(entry.read_bytes(), name)
+            program = parse(text, name)
+        except CompileError as exc:
+            raise RuntimeError(f"the std library does not parse: {exc.diagnostics[0].message} "
+                               f"({name}:{exc.diagnostics[0].span.line})") from None
+        others = [i for i in program.items if not isinstance(i, A.Block)]
+        if others:
+            raise RuntimeError(f"{name}:{others[0].span.line}: a std file holds only blocks")
+        files.append(StdFile(name, text, tuple(program.items)))  # type: ignore[arg-type]
+    if not files:
+        raise RuntimeError(f"the std library is missing: no .tg file in {folder}")
+    return tuple(files)
+
+
 def _imported_blocks(
-    program: A.Program, path: str, sources: dict[str, str], stack: tuple[str, ...]
+    program: A.Program,
+    path: str,
+    sources: dict[str, str],
+    stack: tuple[str, ...],
+    libraries: set[str] | None = None,
 ) -> list[A.Block]:
-    """Blocks made available by `import "file.tg"`, followed transitively; cycles are errors."""
+    """Blocks made available by `import "file.tg"`, followed transitively; cycles are errors.
+
+    `libraries` collects `std` when an imported file has `import std`: its blocks may use std.
+    """
     blocks: list[A.Block] = []
     diags: list[Diagnostic] = []
     for item in program.items:
@@ -93,7 +159,9 @@ def _imported_blocks(
         text = read_source(target)
         sources[target] = text
         sub = parse(text, target)
-        blocks.extend(_imported_blocks(sub, target, sources, (*stack, key)))
+        if libraries is not None and _imports_std(sub):
+            libraries.add("std")
+        blocks.extend(_imported_blocks(sub, target, sources, (*stack, key), libraries))
         blocks.extend(i for i in sub.items if isinstance(i, A.Block))
     if diags:
         raise CompileError(diags)

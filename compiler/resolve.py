@@ -88,6 +88,7 @@ class _Callee:
     optional_inputs: int = 0
     outputs_from: str | None = None
     has_weights: bool = True
+    varargs: str | None = None  # the hyper-parameter that collects the remaining positional ones
 
     def param(self, name: str) -> _Param | None:
         for p in self.params:
@@ -114,6 +115,7 @@ def _op_callee(spec: OpSpec) -> _Callee:
         optional_inputs=spec.optional_inputs,
         outputs_from=spec.outputs_from,
         has_weights=spec.has_weights,
+        varargs=spec.varargs,
     )
 
 
@@ -132,14 +134,20 @@ def _block_callee(block: A.Block, params: Sequence[ir.ParamDef]) -> _Callee:
 
 
 def resolve(
-    program: A.Program, library_blocks: Sequence[A.Block] = ()
+    program: A.Program,
+    library_blocks: Sequence[A.Block] = (),
+    std: Sequence[A.Block] | None = None,
 ) -> tuple[ir.Program, list[Diagnostic]]:
-    """Resolve a parsed program; `library_blocks` are blocks made available by imports.
+    """Resolve a parsed program; `library_blocks` are blocks made available by `import "file"`.
 
+    `std` holds the standard library's blocks when `import std` is in effect (in the file or a
+    file it imports), None when it is not: ops of the std library (`mlp`) need it too. A block of
+    the file, or of an imported file, with the name of a std block is an error, as one with the
+    name of a built-in op is: std blocks call each other, and must mean the same in every file.
     Returns the IR and the warnings; raises `CompileError` with every diagnostic when there is
     any error.
     """
-    r = _ProgramResolver(program, library_blocks)
+    r = _ProgramResolver(program, library_blocks, std)
     result = r.run()
     diags = sorted(r.diags, key=lambda d: (d.span.file, d.span.line, d.span.column, d.code))
     if any(d.is_error for d in diags):
@@ -150,9 +158,16 @@ def resolve(
 
 
 class _ProgramResolver:
-    def __init__(self, program: A.Program, library_blocks: Sequence[A.Block]):
+    def __init__(
+        self, program: A.Program, library_blocks: Sequence[A.Block], std: Sequence[A.Block] | None = None
+    ):
         self.program = program
-        self.library_blocks = tuple(library_blocks)
+        self.std_blocks = tuple(std or ())
+        self.libraries = frozenset() if std is None else frozenset({"std"})
+        std_names = {b.name for b in self.std_blocks}
+        # a clash with a std block is reported where the other block is defined (see `run`)
+        self.clashing = tuple(b for b in library_blocks if b.name in std_names)
+        self.library_blocks = self.std_blocks + tuple(b for b in library_blocks if b.name not in std_names)
         self.diags: list[Diagnostic] = []
         self.file = program.span.file
 
@@ -186,7 +201,17 @@ class _ProgramResolver:
             )
 
         # ---- top-level names: models and blocks share the namespace of ops
-        ops = all_ops()
+        ops = self.visible_ops()
+        std_names = {b.name for b in self.std_blocks}
+        for b in self.clashing:
+            self.diags.append(
+                error(
+                    b.name_span,
+                    "E011",
+                    f"imported block `{b.name}` has the name of a std block",
+                    f"`import std` provides `{b.name}`; rename this block",
+                )
+            )
         seen: dict[str, A.Span] = {}
         for defn in (*blocks, *models):
             kind = "block" if isinstance(defn, A.Block) else "model"
@@ -210,12 +235,22 @@ class _ProgramResolver:
                     )
                 )
                 continue
+            if kind == "block" and defn.name in std_names:
+                self.diags.append(
+                    error(
+                        defn.name_span,
+                        "E011",
+                        f"block `{defn.name}` has the name of a std block",
+                        f"`import std` provides `{defn.name}`; rename this block, or use the std one",
+                    )
+                )
+                continue
             seen[defn.name] = defn.name_span
 
         # ---- blocks: signatures first, so bodies may call blocks defined later in the file
         all_blocks = {b.name: b for b in self.library_blocks}
         for b in blocks:
-            if b.name not in ops:
+            if b.name not in ops and b.name not in std_names:
                 all_blocks.setdefault(b.name, b) if b.name not in all_blocks else None
                 all_blocks[b.name] = b
         signatures: dict[str, _Callee] = {}
@@ -266,6 +301,10 @@ class _ProgramResolver:
             trains=tuple(train_defs),
             imports=tuple(imports),
         )
+
+    def visible_ops(self) -> dict[str, OpSpec]:
+        """The ops this file can call: built-ins, and library ops (`mlp`) once imported."""
+        return {n: s for n, s in all_ops().items() if s.library is None or s.library in self.libraries}
 
     # ---- parameters of a model or block
     def _params(
@@ -370,6 +409,9 @@ class _ProgramResolver:
         for name in blocks:
             if state.get(name) is None:
                 visit(name, [name])
+        # `visit` refers to itself, a reference cycle that would keep `self`, and with it the whole
+        # program, alive until the cyclic GC runs (at exit, in `tgc check`): break it now
+        del visit
         return order
 
     def _trains(self, trains: Sequence[A.Train], model_names: list[str]) -> list[ir.TrainDef]:
@@ -986,9 +1028,13 @@ class _GraphResolver:
             self.block_calls.append((name, span))
             return self.signatures[name]
         spec = lookup(name)
+        if spec is not None and spec.library is not None and spec.library not in self.parent.libraries:
+            self.err(name_span, "E012", f"`{name}` is in the standard library, which this file does not import",
+                     f"add `import {spec.library}` at the top of the file")
+            return None
         if spec is not None:
             return _op_callee(spec)
-        known = list(all_ops()) + list(self.signatures)
+        known = list(self.parent.visible_ops()) + list(self.signatures)
         hint = suggest(name, known)
         if name in self.values or name in self.all_assigned:
             if name in self.values:
@@ -1115,6 +1161,15 @@ class _GraphResolver:
                          f"missing {', '.join(f'`{m}`' for m in missing)}")
                 ok = False
             hyper = pos
+            if callee.varargs is not None:  # `mlp(128, 64)`: the rest is one list, `widths=[128, 64]`
+                k = [p.name for p in callee.params].index(callee.varargs)
+                hyper, rest = hyper[:k], hyper[k:]
+                if rest:
+                    single = len(rest) == 1 and isinstance(rest[0].value, A.ListExpr)
+                    span_all = rest[0].span.to(rest[-1].span)
+                    bound[callee.varargs] = rest[0].value if single else A.ListExpr(
+                        span_all, tuple(a.value for a in rest))
+                    bound_span[callee.varargs] = span_all
             for i, a in enumerate(hyper):
                 if i >= len(callee.params):
                     self.err(a.span, "E022",
@@ -1151,8 +1206,9 @@ class _GraphResolver:
             if any(suggest(m, (p.name, *p.aliases)) for m in misspelt):
                 continue  # E020 already suggests this parameter for a misspelt keyword
             if p.required and p.name not in bound and not positional_hyper:
+                example = "128, 64" if p.name == callee.varargs else f"..., {p.name}=..."
                 self.err(call.name_span, "E023", f"`{callee.name}` needs the hyper-parameter `{p.name}`",
-                         f"for example `{callee.name}(..., {p.name}=...)`")
+                         f"for example `{callee.name}({example})`")
                 ok = False
         for p in callee.params:
             if p.name in bound:

@@ -161,6 +161,8 @@ def render(spec, case: Case) -> str:
         lines.append(f"    {', '.join(outs)} = {spec.name}({', '.join([*tensors, *keywords])})")
     lines.append(f"    output {', '.join(o for o in outs if o != '_')}")
     header = "model Autotest" + (f"({', '.join(params[k] for k in sorted(params))})" if params else "")
+    if getattr(spec, "library", None):  # a library op (`mlp`) needs its `import std`
+        header = f"import {spec.library}\n{header}"
     return header + " {\n" + "\n".join(lines) + "\n}\n"
 
 

@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (each module registers its ops at import time)
     embedding,
     linear,
     merge,
+    mlp,
     norm,
     pool,
     recurrent,
@@ -28,4 +29,5 @@ FAMILIES = (
     "recurrent",
     "split",
     "merge",
+    "mlp",
 )

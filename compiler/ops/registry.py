@@ -71,6 +71,10 @@ class OpSpec:
     out (attention's key-padding mask). A `variadic` op takes any number (at least
     `min_inputs`) of tensor inputs and its hyper-parameters only by keyword. `outputs` names the
     outputs; `outputs_from` names the hyper-parameter that gives their count instead (split).
+    `varargs` names an "ints" hyper-parameter that collects every positional argument after the
+    inputs (and after the hyper-parameters before it) as a list: `mlp(128, 64)` binds
+    `widths=[128, 64]`. `library` names the library an op belongs to (`"std"`): such an op is
+    available only in a file that imports it (`import std`).
     """
 
     name: str
@@ -82,6 +86,8 @@ class OpSpec:
     min_inputs: int = 1
     optional_inputs: int = 0
     outputs_from: str | None = None
+    varargs: str | None = None
+    library: str | None = None
     family: str = ""
     # the PyTorch class this op wraps (for the signature test and help pages), if any
     torch_module: str | None = None
@@ -142,6 +148,12 @@ def register(spec: OpSpec, *, replace: bool = False) -> OpSpec:
             if n in names:
                 raise ValueError(f"op {spec.name!r}: parameter name {n!r} is used twice")
             names.add(n)
+    if spec.varargs is not None:
+        collector = spec.param(spec.varargs)
+        if collector is None or collector.name != spec.varargs or collector.type != "ints":
+            raise ValueError(f"op {spec.name!r}: varargs {spec.varargs!r} must name an \"ints\" parameter")
+        if spec.variadic:
+            raise ValueError(f"op {spec.name!r}: a variadic op takes its hyper-parameters by keyword only")
     REGISTRY[spec.name] = spec
     return spec
 

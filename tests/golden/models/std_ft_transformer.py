@@ -7,7 +7,10 @@ from torch import nn
 
 
 class FeatureTokenizer(nn.Module):
-    """The feature tokenizer of the FT-Transformer for numerical features: each of the `features`?values x_j of a row becomes its own token x_j * W_j + b_j of width d_model, with weights?W_j and bias b_j of its own (written as a grouped 1x1 conv1d, `groups=features`). Maps?[batch, feature=features] to [batch, feature=features, d_model]: one token per feature."""
+    """The feature tokenizer of the FT-Transformer for numerical features: each of the `features`
+    values x_j of a row becomes its own token x_j * W_j + b_j of width d_model, with weights
+    W_j and bias b_j of its own (written as a grouped 1x1 conv1d, `groups=features`). Maps
+    [batch, feature=features] to [batch, features, d_model]: one token per feature."""
 
     def __init__(self, x_feature: int, features: int, d_model: int) -> None:
         super().__init__()
@@ -22,10 +25,8 @@ class FeatureTokenizer(nn.Module):
         ), "conv1d: `groups` (features) must divide `out_channels` (features * d_model)"
         self.y_conv1d = nn.Conv1d(
             features, features * d_model, 1, groups=features
-        )  # std_ft_transformer.tg:29
-        self.y_reshape = nn.Unflatten(
-            1, (features, d_model)
-        )  # std_ft_transformer.tg:29
+        )  # tabular.tg:29
+        self.y_reshape = nn.Unflatten(1, (features, d_model))  # tabular.tg:29
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
@@ -36,7 +37,10 @@ class FeatureTokenizer(nn.Module):
 
 
 class FtTransformerLayer(nn.Module):
-    """One FT-Transformer layer: pre-norm (layernorm before each sub-layer), a ReGLU feed-forward.?layernorm >> self-attention(heads, dropout=attention_dropout) >> dropout(residual_dropout),?added; layernorm >> linear(2 * ff), split in halves a, b >> a * relu(b) >>?dropout(ffn_dropout) >> linear(d_model) >> dropout(residual_dropout), added."""
+    """One FT-Transformer layer: pre-norm (layernorm before each sub-layer), a ReGLU feed-forward.
+    layernorm >> self-attention(heads, dropout=attention_dropout) >> dropout(residual_dropout),
+    added; layernorm >> linear(2 * ff), split in halves a, b >> a * relu(b) >>
+    dropout(ffn_dropout) >> linear(d_model) >> dropout(residual_dropout), added."""
 
     def __init__(
         self,
@@ -55,16 +59,16 @@ class FtTransformerLayer(nn.Module):
         assert (
             x_dim2 == d_model
         ), "add: dimension 2 of `h` (x_dim2) must equal that of `f` (d_model)"
-        self.n_layernorm = nn.LayerNorm(x_dim2)  # std_ft_transformer.tg:37
+        self.n_layernorm = nn.LayerNorm(x_dim2)  # tabular.tg:37
         self.a_attention = nn.MultiheadAttention(
             x_dim2, heads, dropout=attention_dropout, batch_first=True
-        )  # std_ft_transformer.tg:38
-        self.h_dropout = nn.Dropout(residual_dropout)  # std_ft_transformer.tg:39
-        self.u_layernorm = nn.LayerNorm(x_dim2)  # std_ft_transformer.tg:40
-        self.u_linear = nn.Linear(x_dim2, 2 * ff)  # std_ft_transformer.tg:40
-        self.f_dropout = nn.Dropout(ffn_dropout)  # std_ft_transformer.tg:41
-        self.f_linear = nn.Linear(ff, d_model)  # std_ft_transformer.tg:41
-        self.f_dropout_1 = nn.Dropout(residual_dropout)  # std_ft_transformer.tg:41
+        )  # tabular.tg:38
+        self.h_dropout = nn.Dropout(residual_dropout)  # tabular.tg:39
+        self.u_layernorm = nn.LayerNorm(x_dim2)  # tabular.tg:40
+        self.u_linear = nn.Linear(x_dim2, 2 * ff)  # tabular.tg:40
+        self.f_dropout = nn.Dropout(ffn_dropout)  # tabular.tg:41
+        self.f_linear = nn.Linear(ff, d_model)  # tabular.tg:41
+        self.f_dropout_1 = nn.Dropout(residual_dropout)  # tabular.tg:41
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, x_dim1, x_dim2]
@@ -106,7 +110,7 @@ class FtLayersRepeat(nn.Module):
             ffn_dropout=ffn_dropout,
             residual_dropout=residual_dropout,
             x_dim2=x_dim2,
-        )  # std_ft_transformer.tg:54
+        )  # tabular.tg:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, x_dim1, x_dim2]
@@ -115,7 +119,14 @@ class FtLayersRepeat(nn.Module):
 
 
 class FtTransformer(nn.Module):
-    """The FT-Transformer of Gorishniy et al. 2021 for `features` numerical features, as far as tg?expresses it: feature_tokenizer(features, d_model), `layers` ft_transformer_layer blocks,?then the mean over the feature tokens and the head layernorm >> relu >> linear(d_out).?Maps [batch, feature=features] to [batch, d_out]. Simplifications against the paper: the?mean of the tokens replaces the [CLS] token (tg has no learned tensors outside layers), the?first layer keeps its first layernorm, and categorical features need encoding beforehand.?Defaults are the paper's: d_model 192, 8 heads, ff 256 (4/3 of d_model), 3 layers."""
+    """The FT-Transformer of Gorishniy et al. 2021 for `features` numerical features, as far as tg
+    expresses it: feature_tokenizer(features, d_model), `layers` ft_transformer_layer blocks,
+    then the mean over the feature tokens and the head layernorm >> relu >> linear(d_out).
+    Maps [batch, feature=features] to [batch, d_out]. Simplifications against the paper: the
+    mean of the tokens replaces the [CLS] token (tg has no learned tensors outside layers), the
+    first layer keeps its first layernorm, and categorical features need encoding beforehand.
+    Defaults are the paper's: d_model 192, 8 heads, ff 256 (4/3 of d_model), 3 layers.
+    """
 
     def __init__(
         self,
@@ -145,7 +156,7 @@ class FtTransformer(nn.Module):
         ), "attention: the query width `embed` (d_model = 32) must be divisible by `num_heads` (heads = 4)"
         self.t_feature_tokenizer = FeatureTokenizer(
             features=features, d_model=d_model, x_feature=x_feature
-        )  # std_ft_transformer.tg:53
+        )  # tabular.tg:53
         self.ft_layers_repeat = nn.Sequential(
             *[
                 FtLayersRepeat(
@@ -159,9 +170,9 @@ class FtTransformer(nn.Module):
                 )
                 for _ in range(layers)
             ]
-        )  # std_ft_transformer.tg:54
-        self.y_layernorm = nn.LayerNorm(d_model)  # std_ft_transformer.tg:55
-        self.y_linear = nn.Linear(d_model, d_out)  # std_ft_transformer.tg:55
+        )  # tabular.tg:54
+        self.y_layernorm = nn.LayerNorm(d_model)  # tabular.tg:55
+        self.y_linear = nn.Linear(d_model, d_out)  # tabular.tg:55
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
@@ -174,7 +185,9 @@ class FtTransformer(nn.Module):
 
 
 class TabularResnetBlock(nn.Module):
-    """One residual block of the tabular ResNet: batchnorm1d >> linear(hidden) >> relu >>?dropout(dropout_first) >> linear(d_main) >> dropout(dropout_second), added to the input.?The input's width must be `d_main`."""
+    """One residual block of the tabular ResNet: batchnorm1d >> linear(hidden) >> relu >>
+    dropout(dropout_first) >> linear(d_main) >> dropout(dropout_second), added to the input.
+    The input's width must be `d_main`."""
 
     def __init__(
         self,
@@ -188,11 +201,11 @@ class TabularResnetBlock(nn.Module):
         assert (
             x_feature == d_main
         ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (d_main)"
-        self.h_batchnorm1d = nn.BatchNorm1d(x_feature)  # std_ft_transformer.tg:9
-        self.h_linear = nn.Linear(x_feature, hidden)  # std_ft_transformer.tg:9
-        self.h_dropout = nn.Dropout(dropout_first)  # std_ft_transformer.tg:9
-        self.h_linear_1 = nn.Linear(hidden, d_main)  # std_ft_transformer.tg:9
-        self.h_dropout_1 = nn.Dropout(dropout_second)  # std_ft_transformer.tg:9
+        self.h_batchnorm1d = nn.BatchNorm1d(x_feature)  # tabular.tg:9
+        self.h_linear = nn.Linear(x_feature, hidden)  # tabular.tg:9
+        self.h_dropout = nn.Dropout(dropout_first)  # tabular.tg:9
+        self.h_linear_1 = nn.Linear(hidden, d_main)  # tabular.tg:9
+        self.h_dropout_1 = nn.Dropout(dropout_second)  # tabular.tg:9
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
@@ -223,7 +236,7 @@ class ResnetBlocksRepeat(nn.Module):
             dropout_first=dropout_first,
             dropout_second=dropout_second,
             x_feature=x_feature,
-        )  # std_ft_transformer.tg:20
+        )  # tabular.tg:20
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
@@ -232,7 +245,11 @@ class ResnetBlocksRepeat(nn.Module):
 
 
 class TabularResnet(nn.Module):
-    """The ResNet baseline for tabular data of Gorishniy et al. 2021: linear(d_main), then `blocks`?tabular_resnet_block(d_main, hidden, dropout_first, dropout_second), then the head?batchnorm1d >> relu >> linear(d_out). Maps [batch, feature] to [batch, feature=d_out]?(logits or regression outputs; no final activation). The defaults are a small starting?point, not tuned values."""
+    """The ResNet baseline for tabular data of Gorishniy et al. 2021: linear(d_main), then `blocks`
+    tabular_resnet_block(d_main, hidden, dropout_first, dropout_second), then the head
+    batchnorm1d >> relu >> linear(d_out). Maps [batch, feature] to [batch, feature=d_out]
+    (logits or regression outputs; no final activation). The defaults are a small starting
+    point, not tuned values."""
 
     def __init__(
         self,
@@ -245,7 +262,7 @@ class TabularResnet(nn.Module):
         dropout_second: float = 0.0,
     ) -> None:
         super().__init__()
-        self.h_linear = nn.Linear(x_feature, d_main)  # std_ft_transformer.tg:19
+        self.h_linear = nn.Linear(x_feature, d_main)  # tabular.tg:19
         self.resnet_blocks_repeat = nn.Sequential(
             *[
                 ResnetBlocksRepeat(
@@ -257,9 +274,9 @@ class TabularResnet(nn.Module):
                 )
                 for _ in range(blocks)
             ]
-        )  # std_ft_transformer.tg:20
-        self.y_batchnorm1d = nn.BatchNorm1d(d_main)  # std_ft_transformer.tg:21
-        self.y_linear = nn.Linear(d_main, d_out)  # std_ft_transformer.tg:21
+        )  # tabular.tg:20
+        self.y_batchnorm1d = nn.BatchNorm1d(d_main)  # tabular.tg:21
+        self.y_linear = nn.Linear(d_main, d_out)  # tabular.tg:21
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]

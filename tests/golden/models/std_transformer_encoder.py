@@ -7,7 +7,12 @@ from torch import nn
 
 
 class TransformerEncoderLayer(nn.Module):
-    """One post-norm transformer encoder layer, as torch.nn.TransformerEncoderLayer with its?defaults (norm_first=False, activation relu, batch_first=True): self-attention with `heads`?heads >> dropout(p), added to the input, layernorm; then linear(ff) >> relu >> dropout(p) >>?linear(d_model) >> dropout(p), added, layernorm. The input's last dimension must be?`d_model`, divisible by `heads`. Same computation and weight shapes as the torch layer, so?its weights load from one's state dict under a renaming of the keys."""
+    """One post-norm transformer encoder layer, as torch.nn.TransformerEncoderLayer with its
+    defaults (norm_first=False, activation relu, batch_first=True): self-attention with `heads`
+    heads >> dropout(p), added to the input, layernorm; then linear(ff) >> relu >> dropout(p) >>
+    linear(d_model) >> dropout(p), added, layernorm. The input's last dimension must be
+    `d_model`, divisible by `heads`. Same computation and weight shapes as the torch layer, so
+    its weights load from one's state dict under a renaming of the keys."""
 
     def __init__(
         self, x_feature: int, d_model: int, heads: int, ff: int, p: float = 0.1
@@ -21,14 +26,14 @@ class TransformerEncoderLayer(nn.Module):
         ), "add: dimension `feature` of `h` (x_feature) must equal that of `f` (d_model)"
         self.a_attention = nn.MultiheadAttention(
             x_feature, heads, dropout=p, batch_first=True
-        )  # std_transformer_encoder.tg:10
-        self.h_dropout = nn.Dropout(p)  # std_transformer_encoder.tg:11
-        self.h_layernorm = nn.LayerNorm(x_feature)  # std_transformer_encoder.tg:11
-        self.f_linear = nn.Linear(x_feature, ff)  # std_transformer_encoder.tg:12
-        self.f_dropout = nn.Dropout(p)  # std_transformer_encoder.tg:12
-        self.f_linear_1 = nn.Linear(ff, d_model)  # std_transformer_encoder.tg:12
-        self.f_dropout_1 = nn.Dropout(p)  # std_transformer_encoder.tg:12
-        self.y_layernorm = nn.LayerNorm(x_feature)  # std_transformer_encoder.tg:13
+        )  # transformer.tg:10
+        self.h_dropout = nn.Dropout(p)  # transformer.tg:11
+        self.h_layernorm = nn.LayerNorm(x_feature)  # transformer.tg:11
+        self.f_linear = nn.Linear(x_feature, ff)  # transformer.tg:12
+        self.f_dropout = nn.Dropout(p)  # transformer.tg:12
+        self.f_linear_1 = nn.Linear(ff, d_model)  # transformer.tg:12
+        self.f_dropout_1 = nn.Dropout(p)  # transformer.tg:12
+        self.y_layernorm = nn.LayerNorm(x_feature)  # transformer.tg:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]
@@ -57,7 +62,7 @@ class EncodedRepeat(nn.Module):
         ), "add: dimension `feature` of `h` (x_feature) must equal that of `f` (d_model)"
         self.encoded_transformer_encoder_layer = TransformerEncoderLayer(
             d_model=d_model, heads=heads, ff=ff, p=p, x_feature=x_feature
-        )  # std_transformer_encoder.tg:19
+        )  # transformer.tg:19
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]
@@ -68,7 +73,9 @@ class EncodedRepeat(nn.Module):
 
 
 class TransformerEncoder(nn.Module):
-    """A stack of `layers` transformer_encoder_layer(d_model, heads, ff, p), each with its own?weights, as torch.nn.TransformerEncoder without a final norm. Keeps the input's shape."""
+    """A stack of `layers` transformer_encoder_layer(d_model, heads, ff, p), each with its own
+    weights, as torch.nn.TransformerEncoder without a final norm. Keeps the input's shape.
+    """
 
     def __init__(
         self,
@@ -93,7 +100,7 @@ class TransformerEncoder(nn.Module):
                 )
                 for _ in range(layers)
             ]
-        )  # std_transformer_encoder.tg:19
+        )  # transformer.tg:19
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]
