@@ -127,3 +127,26 @@ def test_train_example_has_every_setting():
         "data", "task", "loss", "optimizer", "scheduler", "epochs", "batch_size", "valid",
         "metrics", "callbacks", "seed",
     ]
+
+
+LEVELS = sorted((EXAMPLES / "levels").glob("*.tg"))
+
+
+def test_the_three_levels_exist():
+    assert [p.name for p in LEVELS] == ["1_ops.tg", "2_preconfigured.tg", "3_custom.tg"]
+
+
+@pytest.mark.parametrize("path", LEVELS, ids=lambda p: p.stem)
+def test_level_examples_compile_and_run(path, tmp_path, capsys):
+    import importlib.util
+
+    import torch
+
+    out = tmp_path / "model.py"
+    assert main([str(path), "-o", str(out)]) == 0, capsys.readouterr().err
+    spec = importlib.util.spec_from_file_location("level_model", out)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model_class = [v for v in vars(module).values() if isinstance(v, type) and v.__module__ == "level_model"][-1]
+    logits = model_class().eval()(torch.zeros(2, 1, 28, 28))
+    assert logits.shape == (2, 10)
