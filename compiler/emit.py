@@ -132,6 +132,8 @@ class ClassView:
     sizes: list[str] = field(default_factory=list)  # the input sizes a block class takes
     frozen: list[str] = field(default_factory=list)  # submodules kept in eval mode by train()
     loads: bool = False  # takes `weights_dir` and loads state dicts
+    node_attrs: dict[int, str] = field(default_factory=dict)  # node index -> submodule attribute
+    init_names: dict[str, str] = field(default_factory=dict)  # constructor argument names
 
 
 @lru_cache(maxsize=1)
@@ -151,6 +153,19 @@ def _environment():
 def emit(checked: Checked, source_name: str, probes: bool = False) -> str:
     """The model file for a checked program. `probes` adds verification hooks (never shipped)."""
     source = os.path.basename(source_name)
+    views = emit_views(checked, source, probes)
+    text = _environment().get_template("model.py.j2").render(
+        header=_header(source, [v.name for v in views[len(checked.classes):]]),
+        uses_functional=any("F." in line for v in views for line in v.forward_lines),
+        loads=any(v.loads for v in views),
+        probes=probes,
+        classes=views,
+    )
+    return format_code(text)
+
+
+def emit_views(checked: Checked, source: str, probes: bool = False) -> list[ClassView]:
+    """The view data of every class: block and repeat classes first, then one per model."""
     class_names, model_names = emitted_class_names(checked)
     views = []
     for cls in checked.classes:  # blocks and repeat bodies, callees first
@@ -161,14 +176,7 @@ def emit(checked: Checked, source_name: str, probes: bool = False) -> str:
         views.append(view)
     for shapes, name in zip(checked.models, model_names):
         views.append(_model_view(shapes, source, name, class_names, probes))
-    text = _environment().get_template("model.py.j2").render(
-        header=_header(source, [v.name for v in views[len(checked.classes):]]),
-        uses_functional=any("F." in line for v in views for line in v.forward_lines),
-        loads=any(v.loads for v in views),
-        probes=probes,
-        classes=views,
-    )
-    return format_code(text)
+    return views
 
 
 def emitted_class_names(checked: Checked) -> tuple[dict[tuple, Any], list[str]]:
@@ -280,6 +288,7 @@ def _model_view(shapes: GraphShapes, source: str, class_name: str, class_names: 
         out_types = [shapes.types[v] for v in node.outputs]
         attrs.map.pop(node.label, None)  # one attribute per node, even where labels repeat
         attr = attrs.name(node.label)
+        view.node_attrs[index] = attr
         if spec is None:
             em = _class_call(node, shapes.args[index], class_names, f"self.{attr}", in_exprs, pyname)
             tuple_valued = len(node.outputs) > 1  # the resolver binds every output of a block
@@ -350,6 +359,7 @@ def _model_view(shapes: GraphShapes, source: str, class_name: str, class_names: 
         required += view.sizes
     for name in required:
         view.init_args.append(f"{init_ns.name(name)}: int")
+    view.init_names = {n: init_ns.name(n) for n in (*required, *(p.name for p in graph.params))}
     if is_class and shapes.key[0] == "repeat":
         for name in used:
             if name not in required and name in shapes.param_values:
