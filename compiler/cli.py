@@ -18,7 +18,7 @@ from .diagnostics import render, summary, to_json
 
 EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
-COMMANDS = ("check",)
+COMMANDS = ("check", "graph", "summary", "ops", "test-ops")
 
 
 class UsageError(Exception):
@@ -96,7 +96,9 @@ def _build_parsers() -> dict[str, argparse.ArgumentParser]:
     build.add_argument("--no-verify", action="store_true",
                        help="skip importing and tracing the generated module with torch")
     _common(build)
-    return {"check": check, "build": build}
+    from .commands import build_parsers as tool_parsers  # graph, summary, ops, test-ops
+
+    return {"check": check, "build": build, **tool_parsers(_Parser, _common)}
 
 
 def _top_usage() -> str:
@@ -106,6 +108,10 @@ def _top_usage() -> str:
         "  tgc FILE -o OUT            compile FILE to PyTorch (OUT: a .py file, a folder, or -)\n"
         "  tgc FILE -o OUT --check    exit 1 when OUT is not what FILE compiles to (--diff shows it)\n"
         "  tgc check FILE...          check files (names, arities, shapes) without generating code\n"
+        "  tgc graph FILE -o G.svg    draw the models (.dot, .mmd, .svg, .png), shapes on every edge\n"
+        "  tgc summary FILE           a table of parameters, shapes and multiply-accumulates\n"
+        "  tgc ops [NAME]             list the ops and std blocks, or show one's help page\n"
+        "  tgc test-ops [NAME...]     test ops (and --plugin ops) against PyTorch\n"
         "  tgc --version\n\n"
         "Run `tgc COMMAND --help` for a command's options."
     )
@@ -169,27 +175,35 @@ def _main(argv: list[str]) -> int:
         args = parsers[command].parse_args(rest)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
-    _load_plugins(args.plugin)
+    plugin_ops = _load_plugins(args.plugin)
+    if command in ("graph", "summary", "ops", "test-ops"):
+        from .commands import run
+
+        return run(command, args, plugin_ops)
     if command == "check":
         return _check(args)
     return _build(args)
 
 
-def _load_plugins(paths: Sequence[str]) -> None:
-    import importlib.util
+def _load_plugins(paths: Sequence[str]) -> list[str]:
+    """Load each --plugin file; the names of the ops they register. Each run starts from the
+    built-in ops, so plugins of an earlier `main()` in the same process are forgotten."""
     import os
 
+    from .ops.registry import load_plugin, unload_plugins
+
+    unload_plugins()
+    names: list[str] = []
     for path in paths:
         if not os.path.isfile(path):
+            unload_plugins()
             raise UsageError(f"tgc: --plugin {path}: no such file")
-        spec = importlib.util.spec_from_file_location(f"tgc_plugin_{abs(hash(path))}", path)
-        if spec is None or spec.loader is None:
-            raise UsageError(f"tgc: --plugin {path}: not a Python file")
-        module = importlib.util.module_from_spec(spec)
         try:
-            spec.loader.exec_module(module)
+            names += load_plugin(path)
         except Exception as exc:
+            unload_plugins()  # all of them or none
             raise UsageError(f"tgc: --plugin {path} failed to load: {type(exc).__name__}: {exc}") from None
+    return names
 
 
 def _options(args: argparse.Namespace):
@@ -295,30 +309,48 @@ def _build(args: argparse.Namespace) -> int:
             raise UsageError("tgc: --check and --diff need an output file, not -")
         sys.stdout.write(code)
         return EXIT_OK
-    if os.path.isdir(out) or out.endswith(("/", os.sep)):
-        out = os.path.join(out, "model.py")
+    folder = os.path.isdir(out) or out.endswith(("/", os.sep))
+    outputs = {os.path.join(out, "model.py") if folder else out: code}
+    if result.plans and folder:
+        from .emit_train import emit_train, vendor_runtime
+
+        for plan in result.plans:  # one train section per model; the first keeps the plain name
+            name = "train.py" if plan is result.plans[0] else f"train_{plan.model}.py"
+            outputs[os.path.join(out, name)] = emit_train(result.checked, plan, args.file, out)
+        outputs[os.path.join(out, "tgc_runtime.py")] = vendor_runtime()
+    elif result.plans:
+        print(f"tgc: {args.file} has a `train` section; writing the model only. The training script "
+              f"needs a folder: tgc {args.file} -o out/", file=sys.stderr)
     if args.check or args.diff:
+        return _compare_outputs(outputs, args)
+    for path, text in outputs.items():  # everything is generated before anything is written
+        _write_atomic(path, text)
+        print(f"wrote {path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _compare_outputs(outputs: dict[str, str], args: argparse.Namespace) -> int:
+    """`--check`/`--diff`: compare what would be written with what is there; write nothing."""
+    stale = []
+    for path, text in outputs.items():
         try:
-            with open(out, encoding="utf-8", newline="") as fh:
+            with open(path, encoding="utf-8", newline="") as fh:
                 current = fh.read()
         except OSError:
             current = None
-        if current == code:
-            if args.check:
-                print(f"{out} is up to date", file=sys.stderr)
-            return EXIT_OK
+        if current == text:
+            continue
+        stale.append(path)
         if args.diff:
             sys.stdout.writelines(difflib.unified_diff(
-                (current or "").splitlines(keepends=True), code.splitlines(keepends=True),
-                fromfile=f"{out} (current)", tofile=f"{out} (from {args.file})"))
+                (current or "").splitlines(keepends=True), text.splitlines(keepends=True),
+                fromfile=f"{path} (current)", tofile=f"{path} (from {args.file})"))
         if args.check:
-            print(f"{out} would be regenerated from {args.file}"
+            print(f"{path} would be regenerated from {args.file}"
                   + ("" if current is not None else " (it does not exist)"), file=sys.stderr)
-            return EXIT_USER
-        return EXIT_OK
-    _write_atomic(out, code)
-    print(f"wrote {out}", file=sys.stderr)
-    return EXIT_OK
+    if not stale and args.check:
+        print(f"{', '.join(outputs)} {'is' if len(outputs) == 1 else 'are'} up to date", file=sys.stderr)
+    return EXIT_USER if stale and args.check else EXIT_OK
 
 
 def _write_atomic(path: str, text: str) -> None:

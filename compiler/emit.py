@@ -159,6 +159,7 @@ def emit(checked: Checked, source_name: str, probes: bool = False) -> str:
         uses_functional=any("F." in line for v in views for line in v.forward_lines),
         loads=any(v.loads for v in views),
         probes=probes,
+        support=support_code(checked),
         classes=views,
     )
     return format_code(text)
@@ -179,9 +180,47 @@ def emit_views(checked: Checked, source: str, probes: bool = False) -> list[Clas
     return views
 
 
+def support_code(checked: Checked) -> list[str]:
+    """The `support` source of every op the program uses (plugins' classes), once each, in order."""
+    out: list[str] = []
+
+    def visit(graph: ir.Graph) -> None:
+        for node in graph.nodes:
+            if node.kind == "op":
+                spec = lookup(node.op)
+                code = spec.support.strip("\n") if spec is not None else ""
+                if code and code not in out:
+                    out.append(code)
+            elif node.body is not None:
+                visit(node.body)
+
+    for shapes in (*checked.classes, *checked.models):
+        visit(shapes.graph)
+    return out
+
+
+def _defined_names(sources: list[str]) -> set[str]:
+    """The top-level names that support code defines (emitted classes must not take them)."""
+    import ast
+
+    names: set[str] = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue  # reported when the generated module is imported
+        for node in tree.body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Assign):
+                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
 def emitted_class_names(checked: Checked) -> tuple[dict[tuple, Any], list[str]]:
     """Python class names: of each block/repeat class (by key), then of each model, in order."""
-    classes = Namespace(RESERVED)
+    classes = Namespace(RESERVED | _defined_names(support_code(checked)))
+
     def fresh(name: str) -> str:
         classes.map.pop(name, None)  # two repeat bodies may share a source name: one class each
         return classes.name(name)

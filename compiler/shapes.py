@@ -503,3 +503,30 @@ def _apply(node: ir.Node, in_types: list[TType], syms: dict[str, Sym], diags: li
     if len(outs) < len(node.outputs):
         raise ShapeError("E056", f"`{spec.name}` gives {len(outs)} outputs here", None, node.span)
     return outs[: len(node.outputs)], args
+
+
+# ------------------------------------------------------------------------------ instances
+
+
+def model_syms(shapes: GraphShapes) -> dict[str, Sym]:
+    """A checked model's parameters as the symbols its sizes are expressions over."""
+    return {p.name: Sym.param(p.name, shapes.param_values[p.name]) for p in shapes.graph.params}
+
+
+def instantiate(checked: Checked, graph: ir.Graph, syms: dict[str, Sym], in_types: Sequence[TType]) -> GraphShapes:
+    """The types and arguments inside `graph` (a block or a repeat body) for one use of it.
+
+    `syms` are the graph's parameters at that use (a block call's evaluated arguments, or for a
+    repeat body the enclosing graph's symbols), `in_types` its inputs' types there. Sizes come out
+    as expressions over the caller's parameters, as the caller's own types are. Used by the graph
+    and summary views, which show each use of a block with its own shapes; the use was checked
+    already, so an error here is a bug.
+    """
+    shapes = GraphShapes(graph, {n: s.value for n, s in syms.items()})
+    shapes.types = {inp.name: t for inp, t in zip(graph.inputs, in_types)}
+    diags: list[Diagnostic] = []
+    classes = {cls.key: cls for cls in checked.classes}
+    _run(_Scope(checked.program, dict(syms), diags, [], classes=classes), graph, shapes.types, shapes.args)
+    if any(d.is_error for d in diags):
+        raise AssertionError(f"re-checking {graph.name} failed: {[d.message for d in diags]}")
+    return shapes

@@ -626,8 +626,13 @@ def draw_case(draw: Draw, spec) -> Case:
 # ------------------------------------------------------------------------------ running
 
 
-def check_case(spec, case: Case) -> list[str]:
-    """Compile one case and compare it with PyTorch; the differences (empty when none)."""
+def check_case(spec, case: Case, compile: bool = False) -> list[str]:
+    """Compile one case and compare it with PyTorch; the differences (empty when none).
+
+    With `compile`, the plain module must also run under `torch.compile(fullgraph=True,
+    backend="eager")` (TorchDynamo's capture with no code generation: a graph break or an
+    unsupported construct in the emitted forward fails) and give the outputs' shapes again.
+    """
     from tgc.compiler.diagnostics import CompileError
     from tgc.compiler.emit import emit
     from tgc.compiler.pipeline import front_end
@@ -682,7 +687,36 @@ def check_case(spec, case: Case) -> list[str]:
         if len(outs) != len(shapes.graph.outputs):
             messages.append(f"plain emission: forward returns {len(outs)} values, "
                             f"the model has {len(shapes.graph.outputs)} outputs")
+        if compile and not messages:
+            messages.extend(compile_check(run.module, run.inputs, outs))
     return messages
+
+
+def compile_check(module, inputs, expected) -> list[str]:
+    """`module` under `torch.compile(fullgraph=True, backend="eager")`: [] when it captures whole
+    and gives outputs of the shapes of `expected` (the eager outputs)."""
+    import torch
+
+    torch._dynamo.reset()  # every example is a new class: keep dynamo's caches small
+    try:
+        # Dynamo refuses nn.LSTM/nn.GRU unless its `allow_rnn` flag is set (off by default: a
+        # model with lstm compiles with a graph break there, and fails only with fullgraph=True).
+        # The check is about the code tgc emits around such modules, so the flag is set here.
+        with torch._dynamo.config.patch(allow_rnn=True):
+            compiled = torch.compile(module, fullgraph=True, backend="eager")
+            with torch.no_grad():
+                got = compiled(*inputs)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return [f"torch.compile(fullgraph=True, backend=\"eager\") fails: {type(exc).__name__}: {first}"]
+    finally:
+        torch._dynamo.reset()
+    got = got if isinstance(got, tuple) else (got,)
+    shapes = [list(getattr(t, "shape", [])) for t in got]
+    want = [list(getattr(t, "shape", [])) for t in expected]
+    if shapes != want:
+        return [f"torch.compile: outputs have shapes {shapes}, eager gives {want}"]
+    return []
 
 
 def _literal_only(spec, case: Case, errors) -> bool:
@@ -705,8 +739,11 @@ def _diags(diags) -> str:
     return "; ".join(f"{d.code} line {d.span.line}: {d.message}" for d in diags)
 
 
-def autotest_op(name: str, max_examples: int = 10) -> list[str]:
-    """Failures of op `name` over `max_examples` random valid programs; [] when it passes."""
+def autotest_op(name: str, max_examples: int = 10, compile_examples: int = 0) -> list[str]:
+    """Failures of op `name` over `max_examples` random valid programs; [] when it passes.
+
+    The first `compile_examples` examples are also run under `torch.compile` (`check_case`).
+    """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import strategies as st
 
@@ -741,7 +778,7 @@ def autotest_op(name: str, max_examples: int = 10) -> list[str]:
         for p in spec.params:
             value = case.args.get(p.name, None if p.required else p.default)
             seen[p.name].add(repr(value))
-        messages = check_case(spec, case)
+        messages = check_case(spec, case, compile=examples <= compile_examples)
         if messages:
             failing += 1
             if failing <= MAX_REPORTED:

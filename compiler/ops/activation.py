@@ -18,6 +18,7 @@ register(
         torch_module="torch.nn.ReLU",
         omitted={"inplace": _INPLACE},
         example="h = x >> linear(128) >> relu",
+        shape_doc="[*] -> [*] (element-wise)",
     )
 )
 
@@ -37,6 +38,7 @@ register(
             ),
         ),
         example="h = x >> linear(512) >> gelu",
+        shape_doc="[*] -> [*] (element-wise)",
     )
 )
 
@@ -48,6 +50,7 @@ register(
         torch_module="torch.nn.SiLU",
         omitted={"inplace": _INPLACE},
         example="h = x >> linear(256) >> silu",
+        shape_doc="[*] -> [*] (element-wise)",
     )
 )
 
@@ -58,6 +61,7 @@ register(
         family="activation",
         torch_module="torch.nn.Tanh",
         example="h = x >> linear(64) >> tanh",
+        shape_doc="[*] -> [*] (element-wise)",
     )
 )
 
@@ -68,6 +72,7 @@ register(
         family="activation",
         torch_module="torch.nn.Sigmoid",
         example="p = x >> linear(1) >> sigmoid",
+        shape_doc="[*] -> [*] (element-wise)",
     )
 )
 
@@ -89,6 +94,7 @@ register(
         torch_module="torch.nn.Softmax",
         params=(_softmax_dim(),),
         example="probs = logits >> softmax(dim=-1)",
+        shape_doc="[*] -> [*] (values along dim sum to 1)",
     )
 )
 
@@ -100,6 +106,7 @@ register(
         torch_module="torch.nn.LogSoftmax",
         params=(_softmax_dim(),),
         example="logp = logits >> log_softmax",
+        shape_doc="[*] -> [*] (normalised along dim)",
     )
 )
 
@@ -119,6 +126,7 @@ register(
         ),
         omitted={"inplace": _INPLACE},
         example="h = x >> linear(128) >> relu >> dropout(0.1)",
+        shape_doc="[*] -> [*] (element-wise)",
     )
 )
 
@@ -129,6 +137,7 @@ register(
         family="activation",
         torch_module="torch.nn.Identity",
         example="skip = x >> identity",
+        shape_doc="[*] -> [*] (unchanged)",
     )
 )
 

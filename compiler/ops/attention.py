@@ -69,6 +69,11 @@ register(
         },
         example="out, weights = attention(q, k, v, heads=8)",
         has_weights=True,
+        shape_doc=(
+            "q [batch, token, feature=E], k and v [batch, src, feature=E] (mask bool[batch, src]) -> "
+            "out [batch, token, feature=E], weights [batch, token, src] "
+            "([batch, head=num_heads, token, src] with average_weights=false)"
+        ),
     )
 )
 
@@ -184,4 +189,18 @@ def _emit(ctx) -> Emission:
     return Emission(call=f"{ctx.m}({', '.join(args)})", module=module, unpack="{}, {}", first="[0]")
 
 
-register(replace(REGISTRY["attention"], shape=_shape, emit=_emit), replace=True)
+def _params(ctx) -> int:
+    embed = ctx.size(ctx.inputs[0])
+    # in_proj (q, k, v) and out_proj, each embed x embed, with their biases
+    return 4 * embed * embed + (4 * embed if ctx.value("bias") else 0)
+
+
+def _macs(ctx) -> int:
+    q, k = ctx.inputs[0], ctx.inputs[1]
+    embed, tq, tk = ctx.size(q), ctx.size(q, 1), ctx.size(k, 1)
+    projections = (2 * tq + 2 * tk) * embed * embed  # q and out over the queries; k and v over the keys
+    return projections + 2 * tq * tk * embed  # scores q k^T, then weights times v
+
+
+register(replace(REGISTRY["attention"], shape=_shape, emit=_emit, params_count=_params, macs=_macs),
+         replace=True)

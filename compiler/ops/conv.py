@@ -74,6 +74,11 @@ register(
         omitted=_omitted(),
         example='h = x >> conv1d(64, 5, padding="same") >> relu',
         has_weights=True,
+        shape_doc=(
+            "[batch, channel=in, length] -> [batch, channel=out_channels, length'] with "
+            "length' = (length + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1; "
+            'padding="same" keeps length'
+        ),
     )
 )
 
@@ -88,6 +93,11 @@ register(
         omitted=_omitted(),
         example="h = img >> conv2d(32, 3, padding=1) >> relu",
         has_weights=True,
+        shape_doc=(
+            "[batch, channel=in, height, width] -> [batch, channel=out_channels, height', width'], each "
+            "with size' = (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1; "
+            'padding="same" keeps them'
+        ),
     )
 )
 
@@ -305,5 +315,27 @@ def _conv_emit(ctx) -> Emission:
     return Emission(call=f"{ctx.m}({ctx.inputs[0]})", module=module)
 
 
+def _kernel_volume(ctx) -> int:
+    n = 1 if ctx.spec.name == "conv1d" else 2
+    kernel = ctx.value("kernel_size")
+    sizes = kernel if isinstance(kernel, list) else [kernel]
+    volume = 1
+    for k in (sizes * n if len(sizes) == 1 else sizes):
+        volume *= k
+    return volume
+
+
+def _conv_params(ctx) -> int:
+    c_in, c_out = ctx.size(ctx.inputs[0], 1), ctx.size(ctx.outputs[0], 1)
+    weight = c_out * (c_in // ctx.value("groups")) * _kernel_volume(ctx)
+    return weight + (c_out if ctx.value("bias") else 0)
+
+
+def _conv_macs(ctx) -> int:
+    c_in = ctx.size(ctx.inputs[0], 1)
+    return ctx.numel(ctx.outputs[0]) * (c_in // ctx.value("groups")) * _kernel_volume(ctx)
+
+
 for _name in ("conv1d", "conv2d"):
-    register(replace(REGISTRY[_name], shape=_conv_shape, emit=_conv_emit), replace=True)
+    register(replace(REGISTRY[_name], shape=_conv_shape, emit=_conv_emit, params_count=_conv_params,
+                     macs=_conv_macs), replace=True)

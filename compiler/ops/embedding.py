@@ -49,6 +49,7 @@ register(
         },
         example="h = tokens >> embedding(vocab=10000, dim=128)",
         has_weights=True,
+        shape_doc="long[batch, *] -> [batch, *, feature=embedding_dim]",
     )
 )
 
@@ -93,4 +94,8 @@ def _emit(ctx) -> Emission:
     return Emission(call=f"{ctx.m}({ctx.inputs[0]})", module=module)
 
 
-register(replace(REGISTRY["embedding"], shape=_shape, emit=_emit), replace=True)
+def _params(ctx) -> int:
+    return ctx.value("num_embeddings") * ctx.value("embedding_dim")
+
+
+register(replace(REGISTRY["embedding"], shape=_shape, emit=_emit, params_count=_params), replace=True)

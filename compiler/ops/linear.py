@@ -22,6 +22,16 @@ def _shape(ctx: OpCtx):
     return [x.replace_dim(-1, Dim(last.name, out))]
 
 
+def _params(ctx) -> int:
+    width, out = ctx.size(ctx.inputs[0]), ctx.size(ctx.outputs[0])
+    return width * out + (out if ctx.value("bias") else 0)
+
+
+def _macs(ctx) -> int:
+    x = ctx.inputs[0]
+    return ctx.positions(x) * ctx.size(x) * ctx.size(ctx.outputs[0])
+
+
 def _emit(ctx) -> Emission:
     x = ctx.in_types[0]
     in_features = ctx.size(x, -1)
@@ -61,7 +71,10 @@ register(
         },
         example="h = x >> linear(128) >> relu",
         has_weights=True,
+        shape_doc="[*, in] -> [*, out_features]: only the last dimension changes (its name is kept)",
         shape=_shape,
         emit=_emit,
+        params_count=_params,
+        macs=_macs,
     )
 )

@@ -16,6 +16,7 @@ register(
         variadic=True,
         min_inputs=2,
         example="y = add(x, h)",
+        shape_doc="[*] + [*] + ... -> [*] (all inputs of one shape)",
     )
 )
 
@@ -27,6 +28,7 @@ register(
         variadic=True,
         min_inputs=2,
         example="gated = mul(h, gate)",
+        shape_doc="[*] * [*] * ... -> [*] (all inputs of one shape)",
     )
 )
 
@@ -45,6 +47,7 @@ register(
             ),
         ),
         example="h = cat(a, b, dim=feature)",
+        shape_doc="[..., d1, ...], [..., d2, ...], ... -> [..., d1 + d2 + ..., ...] along dim",
     )
 )
 
@@ -63,6 +66,7 @@ register(
             ),
         ),
         example="h = stack(a, b, dim=1)",
+        shape_doc="n inputs [*] -> [*] with a new dimension of size n at dim",
     )
 )
 
@@ -95,6 +99,10 @@ register(
         min_inputs=1,
         params=_reduce_params("mean"),
         example="pooled = h >> mean(dim=token)",
+        shape_doc=(
+            "several [*] -> [*] (element-wise); one input: [..., d, ...] -> [..., ...] "
+            "without dim (size 1 with keepdim)"
+        ),
     )
 )
 
@@ -107,6 +115,10 @@ register(
         min_inputs=1,
         params=_reduce_params("maximum"),
         example="pooled = h >> max(dim=token)",
+        shape_doc=(
+            "several [*] -> [*] (element-wise); one input: [..., d, ...] -> [..., ...] "
+            "without dim (size 1 with keepdim)"
+        ),
     )
 )
 

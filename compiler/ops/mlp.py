@@ -38,6 +38,20 @@ def _shape(ctx: OpCtx):
     return [x.replace_dim(-1, Dim(last.name, widths[-1]))]
 
 
+def _layers(ctx) -> list[tuple[int, int]]:
+    value = ctx.value("widths")
+    sizes = [ctx.size(ctx.inputs[0]), *(value if isinstance(value, list) else [value])]
+    return list(zip(sizes, sizes[1:]))
+
+
+def _params(ctx) -> int:
+    return sum(a * b + b for a, b in _layers(ctx))
+
+
+def _macs(ctx) -> int:
+    return ctx.positions(ctx.inputs[0]) * sum(a * b for a, b in _layers(ctx))
+
+
 def _emit(ctx) -> Emission:
     x = ctx.in_types[0]
     sizes = [ctx.size(x, -1), *_widths(ctx.op)]
@@ -77,7 +91,10 @@ register(
         library="std",
         example="h = x >> mlp(128, 64, p=0.1)",
         has_weights=True,
+        shape_doc="[batch, in] -> [batch, widths[-1]]",
         shape=_shape,
         emit=_emit,
+        params_count=_params,
+        macs=_macs,
     )
 )

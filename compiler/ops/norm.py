@@ -45,6 +45,7 @@ register(
         },
         example="h = x >> linear(256) >> layernorm >> gelu",
         has_weights=True,
+        shape_doc="[*, feature] -> [*, feature] (normalised over the last dimension)",
     )
 )
 
@@ -91,6 +92,7 @@ register(
         omitted=dict(_BN_OMITTED),
         example="h = x >> linear(128) >> batchnorm1d >> relu",
         has_weights=True,
+        shape_doc="[batch, channel] or [batch, channel, length] -> the same shape",
     )
 )
 
@@ -105,6 +107,7 @@ register(
         omitted=dict(_BN_OMITTED),
         example="h = x >> conv2d(32, 3, padding=1) >> batchnorm2d >> relu",
         has_weights=True,
+        shape_doc="[batch, channel, height, width] -> the same shape",
     )
 )
 
@@ -166,10 +169,21 @@ def _batchnorm_emit(ctx) -> Emission:
     return Emission(call=f"{ctx.m}({ctx.inputs[0]})", module=f"{cls}({ctx.r(channels)}{kw})")
 
 
+def _layernorm_params(ctx) -> int:
+    if not ctx.value("elementwise_affine"):
+        return 0
+    return ctx.size(ctx.inputs[0]) * (2 if ctx.value("bias") else 1)  # weight (and bias)
+
+
+def _batchnorm_params(ctx) -> int:
+    # weight and bias when affine; the running statistics are buffers, not parameters
+    return 2 * ctx.size(ctx.inputs[0], 1) if ctx.value("affine") else 0
+
+
 _RULES = {
-    "layernorm": (_layernorm_shape, _layernorm_emit),
-    "batchnorm1d": (_batchnorm_shape, _batchnorm_emit),
-    "batchnorm2d": (_batchnorm_shape, _batchnorm_emit),
+    "layernorm": (_layernorm_shape, _layernorm_emit, _layernorm_params),
+    "batchnorm1d": (_batchnorm_shape, _batchnorm_emit, _batchnorm_params),
+    "batchnorm2d": (_batchnorm_shape, _batchnorm_emit, _batchnorm_params),
 }
-for _name, (_shape, _emit) in _RULES.items():
-    register(replace(REGISTRY[_name], shape=_shape, emit=_emit), replace=True)
+for _name, (_shape, _emit, _params) in _RULES.items():
+    register(replace(REGISTRY[_name], shape=_shape, emit=_emit, params_count=_params), replace=True)

@@ -64,6 +64,11 @@ register(
             "return_indices": "the op has one output; unpooling (which needs the indices) is not supported",
         },
         example="h = x >> conv2d(32, 3) >> relu >> maxpool2d(2)",
+        shape_doc=(
+            "[batch, channel, height, width] -> [batch, channel, height', width'], each with "
+            "size' = (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1 "
+            "(rounded up with ceil_mode)"
+        ),
     )
 )
 
@@ -93,6 +98,11 @@ register(
             ),
         ),
         example="h = x >> avgpool2d(2)",
+        shape_doc=(
+            "[batch, channel, height, width] -> [batch, channel, height', width'], each with "
+            "size' = (size + 2 * padding - kernel_size) // stride + 1 (rounded up with "
+            "ceil_mode)"
+        ),
     )
 )
 
@@ -111,6 +121,10 @@ register(
             ),
         ),
         example="h = x >> adaptive_avgpool2d(1) >> flatten",
+        shape_doc=(
+            "[batch, channel, height, width] -> [batch, channel, output_size, output_size] "
+            "(or the two sizes given)"
+        ),
     )
 )
 

@@ -67,6 +67,10 @@ register(
         },
         example="seq, h_n, c_n = lstm(x, hidden=64)",
         has_weights=True,
+        shape_doc=(
+            "[batch, token, feature] -> seq [batch, token, feature=hidden_size * directions], "
+            "h_n and c_n [layer=num_layers * directions, batch, feature=hidden_size]"
+        ),
     )
 )
 
@@ -82,6 +86,10 @@ register(
         omitted=_omitted(),
         example="seq, h_n = gru(x, hidden=64, layers=2)",
         has_weights=True,
+        shape_doc=(
+            "[batch, token, feature] -> seq [batch, token, feature=hidden_size * directions], "
+            "h_n [layer=num_layers * directions, batch, feature=hidden_size]"
+        ),
     )
 )
 
@@ -142,5 +150,28 @@ def _emit(ctx) -> Emission:
     return Emission(call=f"{ctx.m}({ctx.inputs[0]})", module=module, unpack=unpack, first="[0]")
 
 
+def _layer_sizes(ctx) -> tuple[int, int, list[int]]:
+    """(gates, directions, the input width of each layer)."""
+    gates = 4 if ctx.spec.name == "lstm" else 3
+    hidden, layers = ctx.value("hidden_size"), ctx.value("num_layers")
+    directions = 2 if ctx.value("bidirectional") else 1
+    return gates, directions, [ctx.size(ctx.inputs[0])] + [hidden * directions] * (layers - 1)
+
+
+def _params(ctx) -> int:
+    gates, directions, widths = _layer_sizes(ctx)
+    hidden = ctx.value("hidden_size")
+    biases = 2 * gates * hidden if ctx.value("bias") else 0  # bias_ih and bias_hh
+    return directions * sum(gates * hidden * (w + hidden) + biases for w in widths)
+
+
+def _macs(ctx) -> int:
+    gates, directions, widths = _layer_sizes(ctx)
+    hidden = ctx.value("hidden_size")
+    steps = ctx.size(ctx.inputs[0], 1)
+    return steps * directions * sum(gates * hidden * (w + hidden) for w in widths)
+
+
 for _name in ("lstm", "gru"):
-    register(replace(REGISTRY[_name], shape=_shape, emit=_emit), replace=True)
+    register(replace(REGISTRY[_name], shape=_shape, emit=_emit, params_count=_params, macs=_macs),
+             replace=True)

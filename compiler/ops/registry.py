@@ -99,9 +99,21 @@ class OpSpec:
     inferred: tuple[str, ...] = ()
     example: str = ""
     has_weights: bool = False
+    # the shape rule in words for `tgc ops NAME`: "[*, in] -> [*, out_features]"
+    shape_doc: str = ""
+    # the PyTorch the op emits, in words or code, where compiling `example` cannot show it
+    emits: str = ""
+    # Python source (imports `torch` and `nn` available) of the classes or functions the emitted
+    # code of this op calls: written once into every generated module that uses the op, after the
+    # imports, so the module runs without the file that registered the op (plugins)
+    support: str = ""
     # shape rule and emission, filled in by the shape/emission stage's op entries
     shape: Callable[..., Any] | None = None
     emit: Callable[..., Any] | None = None
+    # costs for `tgc summary`, each given a `summary.CostCtx`: the number of learned parameters
+    # (an op with weights needs one) and the multiply-accumulates per sample (default 0)
+    params_count: Callable[..., Any] | None = None
+    macs: Callable[..., Any] | None = None
 
     def param(self, name: str) -> HyperParam | None:
         """The hyper-parameter called `name` or one of its aliases."""
@@ -137,11 +149,21 @@ class Emission:
 
 REGISTRY: dict[str, OpSpec] = {}
 
+# Ops registered while a plugin file was loading (name -> the file), so a new command line
+# (`cli.main`, called many times in one process by tests) starts again from the built-ins.
+PLUGIN_OPS: dict[str, str] = {}
+_SHADOWED: dict[str, OpSpec] = {}  # built-ins a plugin replaced (`replace=True`), to restore
+_loading: list[str] = []  # the plugin file being loaded, if any
+_MODULES: list[str] = []  # the plugins' module names in sys.modules
+
 
 def register(spec: OpSpec, *, replace: bool = False) -> OpSpec:
     """Add an op to the registry; the public API for built-ins and plugins alike."""
+    if _loading:
+        _load_builtins()  # a plugin's op must not shadow a built-in that is not loaded yet
     if spec.name in REGISTRY and not replace:
-        raise ValueError(f"op {spec.name!r} is already registered")
+        where = f" (by {PLUGIN_OPS[spec.name]})" if spec.name in PLUGIN_OPS else ""
+        raise ValueError(f"op {spec.name!r} is already registered{where}")
     names = set()
     for p in spec.params:
         for n in (p.name, *p.aliases):
@@ -154,8 +176,59 @@ def register(spec: OpSpec, *, replace: bool = False) -> OpSpec:
             raise ValueError(f"op {spec.name!r}: varargs {spec.varargs!r} must name an \"ints\" parameter")
         if spec.variadic:
             raise ValueError(f"op {spec.name!r}: a variadic op takes its hyper-parameters by keyword only")
+    if _loading and spec.name in REGISTRY and spec.name not in PLUGIN_OPS:
+        _SHADOWED.setdefault(spec.name, REGISTRY[spec.name])
     REGISTRY[spec.name] = spec
+    if _loading:
+        PLUGIN_OPS[spec.name] = _loading[-1]
     return spec
+
+
+def load_plugin(path: str) -> list[str]:
+    """Execute a plugin file (which calls `register`); the names of the ops it registered.
+
+    Raises whatever the file raises; a failed file leaves none of its ops registered.
+    """
+    import importlib.util
+    import os
+    import sys
+
+    _load_builtins()
+    spec = importlib.util.spec_from_file_location(f"tgc_plugin_{len(PLUGIN_OPS)}_{abs(hash(path))}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    already = dict(PLUGIN_OPS)
+    _loading.append(os.path.basename(path))
+    sys.modules[spec.name] = module  # as an import does (dataclasses, pickling look it up)
+    _MODULES.append(spec.name)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        for name in [n for n in PLUGIN_OPS if n not in already]:
+            del PLUGIN_OPS[name]
+            if name in _SHADOWED:
+                REGISTRY[name] = _SHADOWED.pop(name)
+            else:
+                REGISTRY.pop(name, None)
+        raise
+    finally:
+        _loading.pop()
+    return [n for n in PLUGIN_OPS if n not in already]
+
+
+def unload_plugins() -> None:
+    """Forget every op a plugin registered: back to the built-ins."""
+    for name in PLUGIN_OPS:
+        REGISTRY.pop(name, None)
+    REGISTRY.update(_SHADOWED)
+    PLUGIN_OPS.clear()
+    _SHADOWED.clear()
+    import sys
+
+    for name in _MODULES:
+        sys.modules.pop(name, None)
+    _MODULES.clear()
 
 
 def lookup(name: str) -> OpSpec | None:

@@ -26,6 +26,7 @@ register(
             HyperParam("end_dim", "dim", default=-1, doc="Last dimension to flatten (inclusive)."),
         ),
         example="h = x >> conv2d(16, 3) >> flatten >> linear(10)",
+        shape_doc="[batch, d1, ..., dn] -> [batch, ..., feature=d_start * ... * d_end, ...]",
     )
 )
 
@@ -43,7 +44,8 @@ register(
                 "and size); one size may be -1 (inferred).",
             ),
         ),
-        example="h = x >> reshape([token, heads, -1])",
+        example="h = x >> reshape([token, 4, -1])",
+        shape_doc="[batch, *dims] -> [batch, *shape] with as many elements per sample",
     )
 )
 
@@ -61,6 +63,7 @@ register(
             ),
         ),
         example="h = x >> permute([0, 2, 1])",
+        shape_doc="[batch, d1, ..., dn] -> [batch, the dimensions in the order of dims]",
     )
 )
 
@@ -74,6 +77,7 @@ register(
             HyperParam("dim1", "dim", doc="Second dimension to swap (a name or an index)."),
         ),
         example="h = x >> transpose(1, 2)",
+        shape_doc="[..., a, ..., b, ...] -> [..., b, ..., a, ...]",
     )
 )
 

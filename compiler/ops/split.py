@@ -34,6 +34,10 @@ register(
             _dim(),
         ),
         example="a, b = split(x, 2, dim=feature)",
+        shape_doc=(
+            "[..., d, ...] -> n outputs [..., d / n, ...] along dim (or [..., s_i, ...] for "
+            "listed sizes s_i)"
+        ),
     )
 )
 
@@ -53,6 +57,7 @@ register(
             _dim(),
         ),
         example="q, k, v = chunk(x, 3, dim=feature)",
+        shape_doc="[..., d, ...] -> chunks outputs [..., d / chunks, ...] along dim",
     )
 )
 

@@ -10,7 +10,11 @@ class FeatureTokenizer(nn.Module):
     """The feature tokenizer of the FT-Transformer for numerical features: each of the `features`
     values x_j of a row becomes its own token x_j * W_j + b_j of width d_model, with weights
     W_j and bias b_j of its own (written as a grouped 1x1 conv1d, `groups=features`). Maps
-    [batch, feature=features] to [batch, features, d_model]: one token per feature."""
+    [batch, feature=features] to [batch, features, d_model]: one token per feature.
+
+    Parameters:
+      features: number of numerical features: the input's width, and the number of tokens.
+      d_model: width of each token."""
 
     def __init__(self, x_feature: int, features: int, d_model: int) -> None:
         super().__init__()
@@ -25,8 +29,8 @@ class FeatureTokenizer(nn.Module):
         ), "conv1d: `groups` (features) must divide `out_channels` (features * d_model)"
         self.y_conv1d = nn.Conv1d(
             features, features * d_model, 1, groups=features
-        )  # tabular.tg:29
-        self.y_reshape = nn.Unflatten(1, (features, d_model))  # tabular.tg:29
+        )  # tabular.tg:47
+        self.y_reshape = nn.Unflatten(1, (features, d_model))  # tabular.tg:47
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
@@ -40,7 +44,16 @@ class FtTransformerLayer(nn.Module):
     """One FT-Transformer layer: pre-norm (layernorm before each sub-layer), a ReGLU feed-forward.
     layernorm >> self-attention(heads, dropout=attention_dropout) >> dropout(residual_dropout),
     added; layernorm >> linear(2 * ff), split in halves a, b >> a * relu(b) >>
-    dropout(ffn_dropout) >> linear(d_model) >> dropout(residual_dropout), added."""
+    dropout(ffn_dropout) >> linear(d_model) >> dropout(residual_dropout), added.
+
+    Parameters:
+      d_model: width of the tokens: the input's last dimension.
+      heads: number of attention heads; must divide d_model.
+      ff: width of the ReGLU feed-forward part (its first linear layer gives 2 * ff).
+      attention_dropout: dropout probability on the attention weights (training only).
+      ffn_dropout: dropout probability inside the feed-forward part (training only).
+      residual_dropout: dropout probability on each sub-layer's output before it is added (training
+          only)."""
 
     def __init__(
         self,
@@ -59,16 +72,16 @@ class FtTransformerLayer(nn.Module):
         assert (
             x_dim2 == d_model
         ), "add: dimension 2 of `h` (x_dim2) must equal that of `f` (d_model)"
-        self.n_layernorm = nn.LayerNorm(x_dim2)  # tabular.tg:37
+        self.n_layernorm = nn.LayerNorm(x_dim2)  # tabular.tg:64
         self.a_attention = nn.MultiheadAttention(
             x_dim2, heads, dropout=attention_dropout, batch_first=True
-        )  # tabular.tg:38
-        self.h_dropout = nn.Dropout(residual_dropout)  # tabular.tg:39
-        self.u_layernorm = nn.LayerNorm(x_dim2)  # tabular.tg:40
-        self.u_linear = nn.Linear(x_dim2, 2 * ff)  # tabular.tg:40
-        self.f_dropout = nn.Dropout(ffn_dropout)  # tabular.tg:41
-        self.f_linear = nn.Linear(ff, d_model)  # tabular.tg:41
-        self.f_dropout_1 = nn.Dropout(residual_dropout)  # tabular.tg:41
+        )  # tabular.tg:65
+        self.h_dropout = nn.Dropout(residual_dropout)  # tabular.tg:66
+        self.u_layernorm = nn.LayerNorm(x_dim2)  # tabular.tg:67
+        self.u_linear = nn.Linear(x_dim2, 2 * ff)  # tabular.tg:67
+        self.f_dropout = nn.Dropout(ffn_dropout)  # tabular.tg:68
+        self.f_linear = nn.Linear(ff, d_model)  # tabular.tg:68
+        self.f_dropout_1 = nn.Dropout(residual_dropout)  # tabular.tg:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, x_dim1, x_dim2]
@@ -110,7 +123,7 @@ class FtLayersRepeat(nn.Module):
             ffn_dropout=ffn_dropout,
             residual_dropout=residual_dropout,
             x_dim2=x_dim2,
-        )  # tabular.tg:54
+        )  # tabular.tg:93
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, x_dim1, x_dim2]
@@ -126,7 +139,18 @@ class FtTransformer(nn.Module):
     mean of the tokens replaces the [CLS] token (tg has no learned tensors outside layers), the
     first layer keeps its first layernorm, and categorical features need encoding beforehand.
     Defaults are the paper's: d_model 192, 8 heads, ff 256 (4/3 of d_model), 3 layers.
-    """
+
+    Parameters:
+      features: number of numerical features: the input's width.
+      d_out: width of the output (classes, or regression targets).
+      d_model: width of the tokens.
+      heads: number of attention heads per layer; must divide d_model.
+      ff: width of each layer's ReGLU feed-forward part.
+      layers: number of ft_transformer_layer blocks, each with its own weights.
+      attention_dropout: dropout probability on the attention weights (training only).
+      ffn_dropout: dropout probability inside the feed-forward parts (training only).
+      residual_dropout: dropout probability on each sub-layer's output before it is added (training
+          only)."""
 
     def __init__(
         self,
@@ -156,7 +180,7 @@ class FtTransformer(nn.Module):
         ), "attention: the query width `embed` (d_model = 32) must be divisible by `num_heads` (heads = 4)"
         self.t_feature_tokenizer = FeatureTokenizer(
             features=features, d_model=d_model, x_feature=x_feature
-        )  # tabular.tg:53
+        )  # tabular.tg:92
         self.ft_layers_repeat = nn.Sequential(
             *[
                 FtLayersRepeat(
@@ -170,9 +194,9 @@ class FtTransformer(nn.Module):
                 )
                 for _ in range(layers)
             ]
-        )  # tabular.tg:54
-        self.y_layernorm = nn.LayerNorm(d_model)  # tabular.tg:55
-        self.y_linear = nn.Linear(d_model, d_out)  # tabular.tg:55
+        )  # tabular.tg:93
+        self.y_layernorm = nn.LayerNorm(d_model)  # tabular.tg:94
+        self.y_linear = nn.Linear(d_model, d_out)  # tabular.tg:94
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
@@ -187,7 +211,14 @@ class FtTransformer(nn.Module):
 class TabularResnetBlock(nn.Module):
     """One residual block of the tabular ResNet: batchnorm1d >> linear(hidden) >> relu >>
     dropout(dropout_first) >> linear(d_main) >> dropout(dropout_second), added to the input.
-    The input's width must be `d_main`."""
+    The input's width must be `d_main`.
+
+    Parameters:
+      d_main: width of the input and of the output.
+      hidden: width between the two linear layers.
+      dropout_first: dropout probability after the relu (training only).
+      dropout_second: dropout probability after the second linear layer (training only).
+    """
 
     def __init__(
         self,
@@ -201,11 +232,11 @@ class TabularResnetBlock(nn.Module):
         assert (
             x_feature == d_main
         ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (d_main)"
-        self.h_batchnorm1d = nn.BatchNorm1d(x_feature)  # tabular.tg:9
-        self.h_linear = nn.Linear(x_feature, hidden)  # tabular.tg:9
-        self.h_dropout = nn.Dropout(dropout_first)  # tabular.tg:9
-        self.h_linear_1 = nn.Linear(hidden, d_main)  # tabular.tg:9
-        self.h_dropout_1 = nn.Dropout(dropout_second)  # tabular.tg:9
+        self.h_batchnorm1d = nn.BatchNorm1d(x_feature)  # tabular.tg:15
+        self.h_linear = nn.Linear(x_feature, hidden)  # tabular.tg:15
+        self.h_dropout = nn.Dropout(dropout_first)  # tabular.tg:15
+        self.h_linear_1 = nn.Linear(hidden, d_main)  # tabular.tg:15
+        self.h_dropout_1 = nn.Dropout(dropout_second)  # tabular.tg:15
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
@@ -236,7 +267,7 @@ class ResnetBlocksRepeat(nn.Module):
             dropout_first=dropout_first,
             dropout_second=dropout_second,
             x_feature=x_feature,
-        )  # tabular.tg:20
+        )  # tabular.tg:34
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
@@ -249,7 +280,15 @@ class TabularResnet(nn.Module):
     tabular_resnet_block(d_main, hidden, dropout_first, dropout_second), then the head
     batchnorm1d >> relu >> linear(d_out). Maps [batch, feature] to [batch, feature=d_out]
     (logits or regression outputs; no final activation). The defaults are a small starting
-    point, not tuned values."""
+    point, not tuned values.
+
+    Parameters:
+      d_out: width of the output (classes, or regression targets).
+      d_main: width of the residual stream.
+      hidden: width inside each residual block.
+      blocks: number of residual blocks.
+      dropout_first: dropout probability inside each block, after its relu (training only).
+      dropout_second: dropout probability at the end of each block (training only)."""
 
     def __init__(
         self,
@@ -262,7 +301,7 @@ class TabularResnet(nn.Module):
         dropout_second: float = 0.0,
     ) -> None:
         super().__init__()
-        self.h_linear = nn.Linear(x_feature, d_main)  # tabular.tg:19
+        self.h_linear = nn.Linear(x_feature, d_main)  # tabular.tg:33
         self.resnet_blocks_repeat = nn.Sequential(
             *[
                 ResnetBlocksRepeat(
@@ -274,9 +313,9 @@ class TabularResnet(nn.Module):
                 )
                 for _ in range(blocks)
             ]
-        )  # tabular.tg:20
-        self.y_batchnorm1d = nn.BatchNorm1d(d_main)  # tabular.tg:21
-        self.y_linear = nn.Linear(d_main, d_out)  # tabular.tg:21
+        )  # tabular.tg:34
+        self.y_batchnorm1d = nn.BatchNorm1d(d_main)  # tabular.tg:35
+        self.y_linear = nn.Linear(d_main, d_out)  # tabular.tg:35
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]

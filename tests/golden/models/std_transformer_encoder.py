@@ -12,7 +12,14 @@ class TransformerEncoderLayer(nn.Module):
     heads >> dropout(p), added to the input, layernorm; then linear(ff) >> relu >> dropout(p) >>
     linear(d_model) >> dropout(p), added, layernorm. The input's last dimension must be
     `d_model`, divisible by `heads`. Same computation and weight shapes as the torch layer, so
-    its weights load from one's state dict under a renaming of the keys."""
+    its weights load from one's state dict under a renaming of the keys.
+
+    Parameters:
+      d_model: width of the tokens: the input's last dimension.
+      heads: number of attention heads; must divide d_model.
+      ff: hidden width of the feed-forward part.
+      p: dropout probability after attention and in the feed-forward part (training only).
+    """
 
     def __init__(
         self, x_feature: int, d_model: int, heads: int, ff: int, p: float = 0.1
@@ -26,14 +33,14 @@ class TransformerEncoderLayer(nn.Module):
         ), "add: dimension `feature` of `h` (x_feature) must equal that of `f` (d_model)"
         self.a_attention = nn.MultiheadAttention(
             x_feature, heads, dropout=p, batch_first=True
-        )  # transformer.tg:10
-        self.h_dropout = nn.Dropout(p)  # transformer.tg:11
-        self.h_layernorm = nn.LayerNorm(x_feature)  # transformer.tg:11
-        self.f_linear = nn.Linear(x_feature, ff)  # transformer.tg:12
-        self.f_dropout = nn.Dropout(p)  # transformer.tg:12
-        self.f_linear_1 = nn.Linear(ff, d_model)  # transformer.tg:12
-        self.f_dropout_1 = nn.Dropout(p)  # transformer.tg:12
-        self.y_layernorm = nn.LayerNorm(x_feature)  # transformer.tg:13
+        )  # transformer.tg:16
+        self.h_dropout = nn.Dropout(p)  # transformer.tg:17
+        self.h_layernorm = nn.LayerNorm(x_feature)  # transformer.tg:17
+        self.f_linear = nn.Linear(x_feature, ff)  # transformer.tg:18
+        self.f_dropout = nn.Dropout(p)  # transformer.tg:18
+        self.f_linear_1 = nn.Linear(ff, d_model)  # transformer.tg:18
+        self.f_dropout_1 = nn.Dropout(p)  # transformer.tg:18
+        self.y_layernorm = nn.LayerNorm(x_feature)  # transformer.tg:19
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]
@@ -62,7 +69,7 @@ class EncodedRepeat(nn.Module):
         ), "add: dimension `feature` of `h` (x_feature) must equal that of `f` (d_model)"
         self.encoded_transformer_encoder_layer = TransformerEncoderLayer(
             d_model=d_model, heads=heads, ff=ff, p=p, x_feature=x_feature
-        )  # transformer.tg:19
+        )  # transformer.tg:32
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]
@@ -75,7 +82,13 @@ class EncodedRepeat(nn.Module):
 class TransformerEncoder(nn.Module):
     """A stack of `layers` transformer_encoder_layer(d_model, heads, ff, p), each with its own
     weights, as torch.nn.TransformerEncoder without a final norm. Keeps the input's shape.
-    """
+
+    Parameters:
+      d_model: width of the tokens: the input's last dimension.
+      heads: number of attention heads per layer; must divide d_model.
+      ff: hidden width of each layer's feed-forward part.
+      layers: number of layers, each with its own weights.
+      p: dropout probability inside every layer (training only)."""
 
     def __init__(
         self,
@@ -100,7 +113,7 @@ class TransformerEncoder(nn.Module):
                 )
                 for _ in range(layers)
             ]
-        )  # transformer.tg:19
+        )  # transformer.tg:32
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]

@@ -1,0 +1,124 @@
+"""`tgc summary`: parameter counts equal the emitted module's, MACs equal torch's FLOP counter / 2,
+and the command never imports torch."""
+
+from __future__ import annotations
+
+import pathlib
+import shlex
+import subprocess
+import sys
+
+import pytest
+from golden_util import GOLDEN
+
+from tgc.compiler.cli import EXIT_OK, _input_option, _param_option, main
+from tgc.compiler.emit import emit
+from tgc.compiler.pipeline import Options, check
+from tgc.compiler.summary import render, summarize
+
+MODELS = sorted((GOLDEN / "models").glob("*.tg"))
+# models whose ops torch's FLOP counter sees in full (it counts no LSTM/GRU) and whose sizes are known
+FLOP_MODELS = ["attention_branches", "cnn", "conv1d", "std_ft_transformer", "std_transformer_encoder",
+               "two_tower"]
+
+
+def _options(path: pathlib.Path) -> Options:
+    first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+    inputs, params = [], []
+    if first.startswith("# flags:"):
+        words = shlex.split(first[len("# flags:"):])
+        for flag, value in zip(words[::2], words[1::2]):
+            (inputs if flag == "--input" else params).append(
+                (_input_option if flag == "--input" else _param_option)(value))
+    return Options(tuple(inputs), tuple(params))
+
+
+def _modules(tg: pathlib.Path, monkeypatch):
+    """(checked model, instantiated emitted module) for each model of a golden file."""
+    from tgc.runtime.verify import class_names, constructor_args, load_source
+
+    monkeypatch.chdir(GOLDEN / "models")
+    result = check(tg.name, _options(tg))
+    assert result.ok, result.diagnostics
+    namespace, error = load_source(emit(result.checked, tg.name), tg.name)
+    assert error is None, error
+    if hasattr(namespace, "_load_weights"):  # fresh weights: the counts are the same
+        namespace._load_weights = lambda module, path, weights_dir: None
+    for shapes, cls in zip(result.checked.models, class_names(result.checked)):
+        yield result.checked, shapes, getattr(namespace, cls)(*constructor_args(shapes))
+
+
+@pytest.mark.parametrize("tg", MODELS, ids=lambda p: p.stem)
+def test_parameter_totals_equal_the_emitted_module(tg, monkeypatch):
+    for checked, shapes, module in _modules(tg, monkeypatch):
+        s = summarize(checked, shapes)
+        assert s.problems == []
+        assert s.total == sum(p.numel() for p in module.parameters())
+        assert s.trainable == sum(p.numel() for p in module.parameters() if p.requires_grad)
+        assert s.frozen == s.total - s.trainable
+
+
+@pytest.mark.parametrize("name", FLOP_MODELS)
+def test_macs_equal_half_of_torch_flops(name, monkeypatch):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from tgc.runtime.verify import zero_inputs
+
+    for checked, shapes, module in _modules(GOLDEN / "models" / f"{name}.tg", monkeypatch):
+        s = summarize(checked, shapes)
+        assert not s.unsized
+        inputs = zero_inputs(shapes)
+        # with gradients on, nn.MultiheadAttention takes its plain path, whose matrix products the
+        # counter sees (its fused inference path is one opaque kernel)
+        with FlopCounterMode(display=False) as counter:
+            module.eval()(*inputs)
+        assert s.macs * 2 * inputs[0].shape[0] == counter.get_total_flops()
+
+
+def test_summary_table(capsys):
+    src = GOLDEN / "models" / "frozen_load.tg"
+    assert main(["summary", str(src)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert out.startswith("model Finetune (frozen_load.tg)")
+    assert "parameters: 219 (trainable 27, frozen 192)" in out
+    assert "  y_linear" in out  # the parts of a block, indented under it
+    row = next(line for line in out.splitlines() if line.startswith("enc_encoder"))
+    assert "encoder (block)" in row and "[batch, feature=width]" in row and "frozen" in row
+    assert main(["summary", str(src), "--depth", "0"]) == EXIT_OK
+    assert "y_linear" not in capsys.readouterr().out
+
+
+def test_parameters_and_inputs_change_the_counts(capsys):
+    src = GOLDEN / "models" / "two_tower.tg"
+    assert main(["summary", str(src), "--param", "hidden=10"]) == EXIT_OK
+    # a: 784*10+10, b: 784*10+10, logits: 10*10+10
+    assert "parameters: 15,810 (trainable 15,810, frozen 0)" in capsys.readouterr().out
+    lstm = GOLDEN / "models" / "lstm.tg"
+    assert main(["summary", str(lstm)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "at least" in out and "`token`" in out and "--input" in out
+    assert main(["summary", str(lstm), "--input", "x=5,32"]) == EXIT_OK
+    assert "at least" not in capsys.readouterr().out
+
+
+def test_repeat_rows_sum_their_steps(monkeypatch):
+    monkeypatch.chdir(GOLDEN / "models")
+    result = check("std_transformer_encoder.tg")
+    s = summarize(result.checked, result.checked.models[0])
+    by_name = {r.name: r for r in s.rows}
+    step1, step2 = by_name["encoded_transformer_encoder_layer #1"], by_name["encoded_transformer_encoder_layer #2"]
+    assert by_name["encoded_repeat"].params == step1.params + step2.params
+    assert by_name["h_transformer_encoder"].params == by_name["encoded_repeat"].params
+    text = render(s, "std_transformer_encoder.tg")
+    assert "repeat(layers) x2" in text
+
+
+def test_summary_never_imports_torch():
+    src = GOLDEN / "models" / "std_transformer_encoder.tg"
+    code = ("import sys\nfrom tgc.compiler.cli import main\n"
+            f"assert main(['summary', {str(src)!r}]) == 0\n"
+            f"assert main(['graph', {str(src)!r}, '-o', '-']) == 0\n"
+            "assert main(['ops', 'attention']) == 0\n"
+            "assert 'torch' not in sys.modules, 'imported torch'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
