@@ -170,10 +170,9 @@ def emit_views(checked: Checked, source: str, probes: bool = False) -> list[Clas
     class_names, model_names = emitted_class_names(checked)
     views = []
     for cls in checked.classes:  # blocks and repeat bodies, callees first
-        view = _model_view(cls, source, class_names[cls.key], class_names, False)
-        if cls.key[0] == "repeat":  # the enclosing parameters its body uses, passed by name
-            class_names[("outer",) + cls.key] = view.outer  # type: ignore[assignment]
-        class_names[("sizes",) + cls.key] = view.sizes  # type: ignore[assignment]
+        view = _model_view(cls, source, class_names[cls.key].name, class_names, False)
+        class_names[cls.key].outer = view.outer  # the enclosing parameters a repeat body uses
+        class_names[cls.key].sizes = view.sizes  # the input sizes its constructor takes
         views.append(view)
     for shapes, name in zip(checked.models, model_names):
         views.append(_model_view(shapes, source, name, class_names, probes))
@@ -217,7 +216,16 @@ def _defined_names(sources: list[str]) -> set[str]:
     return names
 
 
-def emitted_class_names(checked: Checked) -> tuple[dict[tuple, Any], list[str]]:
+@dataclass
+class ClassInfo:
+    """What a call site needs of a block or repeat-body class, once the class is emitted."""
+
+    name: str
+    outer: list[str] = field(default_factory=list)  # enclosing parameters, passed by name
+    sizes: list[str] = field(default_factory=list)  # input sizes the constructor takes
+
+
+def emitted_class_names(checked: Checked) -> tuple[dict[tuple, ClassInfo], list[str]]:
     """Python class names: of each block/repeat class (by key), then of each model, in order."""
     classes = Namespace(RESERVED | _defined_names(support_code(checked)))
 
@@ -225,7 +233,7 @@ def emitted_class_names(checked: Checked) -> tuple[dict[tuple, Any], list[str]]:
         classes.map.pop(name, None)  # two repeat bodies may share a source name: one class each
         return classes.name(name)
 
-    by_key: dict[tuple, Any] = {cls.key: fresh(_camel(cls.graph.name)) for cls in checked.classes}
+    by_key = {cls.key: ClassInfo(fresh(_camel(cls.graph.name))) for cls in checked.classes}
     return by_key, [fresh(shapes.graph.name) for shapes in checked.models]
 
 
@@ -263,7 +271,7 @@ def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Block"
 
 
-def _model_view(shapes: GraphShapes, source: str, class_name: str, class_names: dict[tuple, str],
+def _model_view(shapes: GraphShapes, source: str, class_name: str, class_names: dict[tuple, ClassInfo],
                 probes: bool) -> ClassView:
     graph = shapes.graph
     view = ClassView(class_name, _docstring(graph.doc))
@@ -424,31 +432,28 @@ def _type_name(value: Any) -> str:
     return {bool: "bool", int: "int", float: "float", str: "str"}.get(type(value), "int")
 
 
-def _class_call(node: ir.Node, args: dict[str, Any], class_names: dict[tuple, str], m: str,
+def _class_call(node: ir.Node, args: dict[str, Any], class_names: dict[tuple, ClassInfo], m: str,
                 inputs: list[str], pyname) -> Emission:
     """A block call or a repeat: a submodule of the block's (or body's) own class."""
     if node.kind == "block":
-        cls = class_names[("block", node.op)]
+        info = class_names[("block", node.op)]
         given = {name for name, _ in node.args}
         kwargs = [f"{k}={v.render(pyname)}" for k, v in args["params"].items() if k in given]
-        wanted = class_names[("sizes", "block", node.op)]
-        kwargs += [f"{k}={v.render(pyname)}" for k, v in args["sizes"].items() if k in wanted]
+        kwargs += [f"{k}={v.render(pyname)}" for k, v in args["sizes"].items() if k in info.sizes]
         n_out = len(node.outputs)
         unpack = ", ".join("{}" for _ in range(n_out)) if n_out > 1 else None
-        return Emission(call=f"{m}({', '.join(inputs)})", module=f"{cls}({', '.join(kwargs)})",
+        return Emission(call=f"{m}({', '.join(inputs)})", module=f"{info.name}({', '.join(kwargs)})",
                         unpack=unpack)
-    key = ("repeat", node.span.file, node.span.line, node.span.column)
-    cls = class_names[key]
+    info = class_names[("repeat", node.span.file, node.span.line, node.span.column)]
     count: Sym = args["count"]
-    steps = args["steps"]
-    outer = [f"{k}={pyname(k)}" for k in class_names.get(("outer",) + key, [])]  # type: ignore[union-attr]
-    wanted = class_names[("sizes",) + key]
+    outer = [f"{k}={pyname(k)}" for k in info.outer]
+    wanted = info.sizes
 
     def step(sizes: dict[str, Sym]) -> str:
-        given = [f"{k}={v.render(pyname)}" for k, v in sizes.items() if k in wanted]
-        return f"{cls}({', '.join([*given, *outer])})"
+        given = [f"{k}={v.render(pyname)}" for k, v in sizes.items()]
+        return f"{info.name}({', '.join([*given, *outer])})"
 
-    steps = [{k: v for k, v in st.items() if k in wanted} for st in steps]
+    steps = [{k: v for k, v in st.items() if k in wanted} for st in args["steps"]]
 
     if all(st == steps[0] for st in steps):
         module = f"nn.Sequential(*[{step(steps[0])} for _ in range({count.render(pyname)})])"

@@ -358,10 +358,10 @@ class _ProgramResolver:
                         f"every model parameter has a default, for example `{p.name}: {ptype} = ...`",
                     )
                 )
-            if ptype is not None and default is not None and not _fits(default, ptype):
+            if ptype is not None and p.default is not None and default is not None and not _fits(default, ptype):
                 diags.append(
                     error(
-                        p.default.span,  # type: ignore[union-attr]
+                        p.default.span,
                         "E025",
                         f"the default of `{p.name}` is {_describe(default)}, not {PARAM_TYPES[ptype]}",
                     )
@@ -1301,7 +1301,6 @@ class _GraphResolver:
         body_in = "x"
         sub.values[body_in] = _Value(body_in, el.span, "input", used=True, internal=True)
         sub.inputs.append(ir.InputDef(el.span, body_in, "float32", None, True))
-        sub.values_outer = set(self.values)  # type: ignore[attr-defined]
         cur = body_in
         for k, inner in enumerate(el.body.elements):
             name = "y" if k == len(el.body.elements) - 1 else sub._fresh(base)

@@ -133,6 +133,18 @@ class OpCtx:
             self.error(f"`{self.input_names[i]}` is {t.dtype}, but an integer tensor (token ids) is needed",
                        "declare the input as `input tokens: long[batch, token=128]`", code="E054")
 
+    def feature_width(self, i: int = 0) -> Sym:
+        """The size of input `i`'s last dimension, for ops that map features (linear, mlp):
+        a floating-point input whose last dimension has a size."""
+        x = self.inputs[i]
+        self.expect_rank(x, 1)
+        self.expect_float(x, i)
+        last = x.dims[-1]
+        if last.size is None:
+            self.error(f"the last dimension `{last.name}` of `{self.input_names[i]}` has no size",
+                       "give the input a size: `[batch, feature=16]`", code="E051")
+        return last.size
+
     def dim_index(self, ref: Any, t: TType, what: str = "dim") -> int:
         """The non-negative index of a `dim` argument (name or index) in tensor `t`."""
         if isinstance(ref, DimRef) and ref.name is not None:
@@ -293,16 +305,16 @@ class _Scope:
 def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict[int, dict] | None) -> None:
     """Propagate types through `graph`'s nodes; `types` holds its inputs' types on entry."""
     for index, node in enumerate(graph.nodes):
-        in_types = [types.get(v) for v in node.inputs]
-        if any(t is None for t in in_types):
+        if any(v not in types for v in node.inputs):
             continue  # an earlier error already explains this
+        in_types = [types[v] for v in node.inputs]
         try:
             if node.kind == "block":
-                outs, args = _apply_block(scope, node, in_types)  # type: ignore[arg-type]
+                outs, args = _apply_block(scope, node, in_types)
             elif node.kind == "repeat":
-                outs, args = _apply_repeat(scope, node, in_types[0])  # type: ignore[arg-type]
+                outs, args = _apply_repeat(scope, node, in_types[0])
             else:
-                outs, args = _apply(node, in_types, scope.syms, scope.diags, scope.asserts)  # type: ignore[arg-type]
+                outs, args = _apply(node, in_types, scope.syms, scope.diags, scope.asserts)
         except _Reported:
             continue
         except ShapeError as exc:

@@ -8,18 +8,13 @@ from .registry import Emission, HyperParam, OpSpec, register
 
 def _shape(ctx: OpCtx):
     (x,) = ctx.inputs
-    ctx.expect_rank(x, 1)
-    ctx.expect_float(x)
-    last = x.dims[-1]
-    if last.size is None:
-        ctx.error(f"the last dimension `{last.name}` of `{ctx.input_names[0]}` has no size",
-                  "give the input a size: `[batch, feature=16]`", code="E051")
+    width = ctx.feature_width()
     out = ctx.int_arg("out_features")
     if out is None:
-        out = last.size
+        out = width
     elif out.value < 1:
         ctx.error(f"`out_features` must be positive, not {out.value}")
-    return [x.replace_dim(-1, Dim(last.name, out))]
+    return [x.replace_dim(-1, Dim(x.dims[-1].name, out))]
 
 
 def _params(ctx) -> int:

@@ -26,16 +26,12 @@ def _widths(ctx: OpCtx) -> list[Sym]:
 def _shape(ctx: OpCtx):
     (x,) = ctx.inputs
     ctx.expect_rank(x, 2)
-    ctx.expect_float(x)
-    last = x.dims[-1]
-    if last.size is None:
-        ctx.error(f"the last dimension `{last.name}` of `{ctx.input_names[0]}` has no size",
-                  "give the input a size: `[batch, feature=16]`", code="E051")
+    ctx.feature_width()
     widths = _widths(ctx)
     p = ctx.arg("p")
     if not 0 <= p.value <= 1:
         ctx.error(f"`p` must be between 0 and 1, not {p.value}")
-    return [x.replace_dim(-1, Dim(last.name, widths[-1]))]
+    return [x.replace_dim(-1, Dim(x.dims[-1].name, widths[-1]))]
 
 
 def _layers(ctx) -> list[tuple[int, int]]:
