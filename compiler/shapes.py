@@ -119,7 +119,7 @@ class OpCtx:
             self.error(
                 f"`{name}` has {t.rank} dimension{'s' if t.rank != 1 else ''} {t.show()}, "
                 f"but {want} are needed",
-                _rank_hint(self.spec.name),
+                f"`{self.spec.name}`: {self.spec.shape_doc}" if self.spec.shape_doc else None,
                 code="E051",
             )
 
@@ -199,14 +199,6 @@ def _size_text(s: Sym) -> str:
 
 def _display(value: str) -> str:
     return value.split(".")[0] if "." in value else value
-
-
-def _rank_hint(op: str) -> str | None:
-    if op in ("conv2d", "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "batchnorm2d"):
-        return "2-d ops take [batch, channels, height, width]"
-    if op in ("conv1d",):
-        return "conv1d takes [batch, channels, length]"
-    return None
 
 
 # ------------------------------------------------------------------------------ results
