@@ -117,6 +117,9 @@ def sort_key(d: Diagnostic) -> tuple:
     return (d.span.file, d.span.line, d.span.column, d.code, d.message)
 
 
+MAX_SHOWN = 120  # columns of a source line shown around a diagnostic's span
+
+
 def render(d: Diagnostic, source: str | None) -> str:
     """rustc-style text: header, location, the source line, a caret underline, a help line."""
     s = d.span
@@ -128,9 +131,17 @@ def render(d: Diagnostic, source: str | None) -> str:
         gutter = " " * len(str(s.line))
         end = s.end_column if s.end_line == s.line else len(display) + 1
         width = max(1, min(end, len(display) + 1) - s.column)
+        start = s.column - 1
+        if len(display) > MAX_SHOWN:  # a huge line: show a window around the span
+            first = max(0, start - MAX_SHOWN // 3)
+            last = min(len(display), first + MAX_SHOWN)
+            prefix = "..." if first else ""
+            display = prefix + display[first:last] + ("..." if last < len(display) else "")
+            start = start - first + len(prefix)
+            width = max(1, min(width, last - (s.column - 1)))
         lines.append(f"{gutter} |")
         lines.append(f"{s.line} | {_printable(display)}")
-        lines.append(f"{gutter} | " + " " * (s.column - 1) + "^" * width)
+        lines.append(f"{gutter} | " + " " * start + "^" * width)
     if d.hint:
         lines.append(f"help: {d.hint}")
     return "\n".join(lines)

@@ -439,3 +439,15 @@ def test_self_reference_is_a_diagnostic(tmp_path, capsys):
         code, diags = check_json(path, capsys)
         assert code == EXIT_USER, text
         assert "E013" in [d["code"] for d in diags], (text, diags)
+
+
+def test_a_huge_line_is_shown_as_a_window_around_the_error():
+    from tgc.compiler.ast import Span
+    from tgc.compiler.diagnostics import error, render
+
+    line = "a = " + " >> ".join(["relu"] * 20000) + " >> lineer"
+    column = line.index("lineer") + 1
+    text = render(error(Span("m.tg", 1, column, 1, column + 6), "E012", "unknown op `lineer`"), line)
+    source_line, caret_line = text.split("\n")[3:5]
+    assert len(source_line) < 200 and source_line.endswith(">> lineer")
+    assert source_line[caret_line.index("^") : caret_line.index("^") + 6] == "lineer"
