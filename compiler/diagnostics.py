@@ -67,6 +67,7 @@ CODES: dict[str, str] = {
     "W002": "a free name looks like a typo of a defined name",
     "W003": "a parameter is declared but never used",
     "W010": "two sizes agree only for the current parameter values",
+    "W011": "an input's undeclared width is taken from a use that needs a particular size",
 }
 
 

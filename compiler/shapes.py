@@ -87,8 +87,9 @@ class OpCtx:
     """What a shape rule (and the emitter) sees of one op application."""
 
     def __init__(self, spec: OpSpec, node: ir.Node, inputs: list[TType], args: dict[str, Any],
-                 diags: list[Diagnostic], asserts: list[Assertion]):
+                 diags: list[Diagnostic], asserts: list[Assertion], inferred: dict[str, int] | None = None):
         self.spec = spec
+        self._inferred = inferred
         self.node = node
         self.inputs = inputs
         self.args = args
@@ -170,10 +171,12 @@ class OpCtx:
         """Two sizes must agree: an error when their values differ, a warning when only values do."""
         if a is None or b is None:
             return
+        if a.value != b.value and self._infer(a, b):
+            return  # an input width the user did not give takes the size its use needs
         if a.value != b.value:
             hint = None
             if a.placeholder or b.placeholder:
-                hint = (f"an input width not given is a placeholder ({PLACEHOLDER_WIDTH}); give it with "
+                hint = ("an input without a declared width takes the first size a use needs; give it with "
                         "`--input NAME=SIZE` or an `input` declaration")
             self.error(f"dimension {dim} is {_size_text(a)} in `{na}` but {_size_text(b)} in `{nb}`",
                        hint, code="E050")
@@ -181,9 +184,29 @@ class OpCtx:
             # holds for these values; the emitted __init__ asserts it for any others
             self._asserts.append(Assertion(a.equals(b), f"{self.spec.name}: dimension {dim} of `{na}` "
                                            f"({a.render()}) must equal that of `{nb}` ({b.render()})"))
+            width = next((x for x in (a, b) if _is_width(x)), None)
+            if width is not None:
+                mine, theirs = (na, nb) if width is a else (nb, na)
+                self.warn(f"`{mine}` has no declared width, so `{width.render()}` is taken as {width.value} "
+                          f"here, the size of dimension {dim} in `{theirs}`",
+                          "the emitted module asserts it; declare the input's size to make it explicit",
+                          code="W011")
+                return
             self.warn(f"dimension {dim} is `{a.render()}` in `{na}` and `{b.render()}` in `{nb}`: "
                       f"equal ({a.value}) only for these parameter values",
                       "use the same parameter for both if they must always agree")
+
+    def _infer(self, a: Sym, b: Sym) -> bool:
+        """Bind an undeclared input width (`x_features`) to the size it must match, once."""
+        if self._inferred is None:
+            return False
+        for width, other in ((a, b), (b, a)):
+            if _is_width(width) and not other.placeholder and isinstance(other.value, int):
+                name = width.tree[1]
+                if name not in self._inferred:
+                    self._inferred[name] = other.value
+                    return True
+        return False
 
     def require(self, condition: Sym, message: str, hint: str | None = None) -> None:
         """A constraint such as `hidden % heads == 0`: checked now, asserted at run time."""
@@ -191,6 +214,11 @@ class OpCtx:
             self.error(message, hint, code="E053")
         if not condition.is_const:
             self._asserts.append(Assertion(condition, f"{self.spec.name}: {message}"))
+
+
+def _is_width(s: Sym) -> bool:
+    """An undeclared input's width itself (`x_features`), not an expression over it."""
+    return s.placeholder and s.tree[0] == "p"
 
 
 def _size_text(s: Sym) -> str:
@@ -214,6 +242,7 @@ class GraphShapes:
     args: dict[int, dict[str, Any]] = field(default_factory=dict)  # node index -> args
     asserts: list[Assertion] = field(default_factory=list)
     required: list[str] = field(default_factory=list)  # constructor arguments without default
+    required_values: dict[str, int] = field(default_factory=dict)  # their checked values
 
 
 @dataclass
@@ -267,18 +296,30 @@ def _check_model(program: ir.Program, graph: ir.Graph, overrides: dict[str, Any]
                 return None
         values[p.name] = value
         syms[p.name] = Sym.param(p.name, value)
-    shapes = GraphShapes(graph, values)
-    errors_before = sum(d.is_error for d in diags)
-    for inp in graph.inputs:
-        try:
-            shapes.types[inp.name] = _input_type(inp, syms, input_sizes.get(inp.name), shapes)
-        except ShapeError as exc:
-            diags.append(error(exc.span or inp.span, exc.code, exc.message, exc.hint))
-    if sum(d.is_error for d in diags) > errors_before:
+    # An input without a declared size starts at the placeholder width; where a use fixes it
+    # (`add(x, linear(x, 64))`), the check runs again with that width (a few rounds at most).
+    inferred: dict[str, int] = {}
+    for _ in range(4):
+        run_diags: list[Diagnostic] = []
+        run_classes = dict(classes)
+        known = dict(inferred)
+        shapes = GraphShapes(graph, values)
+        for inp in graph.inputs:
+            try:
+                shapes.types[inp.name] = _input_type(inp, syms, input_sizes.get(inp.name), shapes, known)
+            except ShapeError as exc:
+                run_diags.append(error(exc.span or inp.span, exc.code, exc.message, exc.hint))
+        if any(d.is_error for d in run_diags):
+            break
+        scope = _Scope(program, syms, run_diags, shapes.asserts, classes=run_classes, inferred=inferred)
+        _run(scope, graph, shapes.types, shapes.args)
+        if inferred == known:
+            break
+    diags.extend(run_diags)
+    if any(d.is_error for d in run_diags):
         return None
-    _run(_Scope(program, syms, diags, shapes.asserts, classes=classes), graph, shapes.types, shapes.args)
-    if sum(d.is_error for d in diags) > errors_before:
-        return None
+    classes.update(run_classes)
+    shapes.required_values = {w: inferred.get(w, PLACEHOLDER_WIDTH) for w in shapes.required}
     return shapes
 
 
@@ -292,6 +333,7 @@ class _Scope:
     asserts: list[Assertion]
     call: ir.Node | None = None  # the block call being checked, for hints
     classes: dict[tuple, "ClassShapes"] = field(default_factory=dict)
+    inferred: dict[str, int] | None = None  # undeclared input widths fixed by their uses
 
 
 def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict[int, dict] | None) -> None:
@@ -306,7 +348,7 @@ def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict
             elif node.kind == "repeat":
                 outs, args = _apply_repeat(scope, node, in_types[0])
             else:
-                outs, args = _apply(node, in_types, scope.syms, scope.diags, scope.asserts)
+                outs, args = _apply(node, in_types, scope.syms, scope.diags, scope.asserts, scope.inferred)
         except _Reported:
             continue
         except ShapeError as exc:
@@ -335,7 +377,8 @@ def _apply_block(scope: _Scope, node: ir.Node, in_types: list[TType]) -> list[TT
             syms[p.name] = _eval(expr, scope.syms)
         else:
             syms[p.name] = Sym.const(p.default)
-    inner = _Scope(scope.program, syms, scope.diags, scope.asserts, scope.call or node, scope.classes)
+    inner = _Scope(scope.program, syms, scope.diags, scope.asserts, scope.call or node, scope.classes,
+                   scope.inferred)
     types = {inp.name: t for inp, t in zip(block.inputs, in_types)}
     before = sum(d.is_error for d in scope.diags)
     _run(inner, block, types, None)
@@ -345,8 +388,8 @@ def _apply_block(scope: _Scope, node: ir.Node, in_types: list[TType]) -> list[TT
     if key not in scope.classes:
         own = {p.name: Sym.param(p.name, syms[p.name].value) for p in block.params}
         _check_class(scope, key, block, own, in_types)
-    cls = scope.classes[key]
-    args = {"params": syms, "sizes": _bind_sizes(cls, in_types)}
+    cls = scope.classes.get(key)
+    args = {"params": syms, "sizes": _bind_sizes(cls, in_types) if cls else {}}
     return [types[o] for o in block.outputs], args
 
 
@@ -373,6 +416,8 @@ def _check_class(scope: _Scope, key: tuple, graph: ir.Graph, syms: dict[str, Sym
     inner = _Scope(scope.program, syms, diags, cls.asserts, None, scope.classes)
     _run(inner, graph, types, cls.args)
     if any(d.is_error for d in diags):
+        if scope.inferred:  # a round whose input widths are still being inferred: the next decides
+            return
         raise AssertionError(f"symbolic check of {key} failed: {[d.message for d in diags]}")
     scope.classes[key] = cls
 
@@ -414,8 +459,8 @@ def _apply_repeat(scope: _Scope, node: ir.Node, t: TType) -> list[TType]:
     key = ("repeat", node.span.file, node.span.line, node.span.column)
     if key not in scope.classes:
         _check_class(scope, key, node.body, _outer_params(scope.syms), [t])
-    cls = scope.classes[key]
-    args = {"count": count, "steps": [_bind_sizes(cls, [s]) for s in step_inputs]}
+    cls = scope.classes.get(key)
+    args = {"count": count, "steps": [_bind_sizes(cls, [s]) if cls else {} for s in step_inputs]}
     return [current], args
 
 
@@ -432,7 +477,7 @@ class _Reported(ShapeError):
 
 
 def _input_type(inp: ir.InputDef, syms: dict[str, Sym], given: tuple[int, ...] | None,
-                shapes: GraphShapes) -> TType:
+                shapes: GraphShapes, inferred: dict[str, int]) -> TType:
     if inp.shape is None:
         if given is not None:
             if len(given) != 1:
@@ -440,7 +485,8 @@ def _input_type(inp: ir.InputDef, syms: dict[str, Sym], given: tuple[int, ...] |
             return TType((Dim("batch", None), Dim("feature", Sym.const(given[0]))), inp.dtype)
         width = f"{inp.name}_features"
         shapes.required.append(width)
-        return TType((Dim("batch", None), Dim("feature", Sym.param(width, PLACEHOLDER_WIDTH, True))), inp.dtype)
+        value = inferred.get(width, PLACEHOLDER_WIDTH)
+        return TType((Dim("batch", None), Dim("feature", Sym.param(width, value, True))), inp.dtype)
     dims: list[Dim] = []
     for d in inp.shape:
         size = _eval(d.size, syms) if d.size is not None else None
@@ -496,13 +542,13 @@ def evaluate_args(spec: OpSpec, node: ir.Node, syms: dict[str, Sym]) -> dict[str
 
 
 def _apply(node: ir.Node, in_types: list[TType], syms: dict[str, Sym], diags: list[Diagnostic],
-           asserts: list[Assertion]) -> tuple[list[TType], dict[str, Any]]:
+           asserts: list[Assertion], inferred: dict[str, int] | None = None) -> tuple[list[TType], dict[str, Any]]:
     spec = lookup(node.op)
     assert spec is not None
     if spec.shape is None:
         raise ShapeError("E056", f"op `{spec.name}` has no shape rule yet", None, node.span)
     args = evaluate_args(spec, node, syms)
-    ctx = OpCtx(spec, node, in_types, args, diags, asserts)
+    ctx = OpCtx(spec, node, in_types, args, diags, asserts, inferred)
     outs = list(spec.shape(ctx))
     if len(outs) < len(node.outputs):
         raise ShapeError("E056", f"`{spec.name}` gives {len(outs)} outputs here", None, node.span)

@@ -109,7 +109,7 @@ def constructor_args(shapes) -> list[Any]:
     """Positional constructor arguments: required input widths, then the checked parameter values."""
     from tgc.compiler.shapes import PLACEHOLDER_WIDTH
 
-    args: list[Any] = [PLACEHOLDER_WIDTH for _ in shapes.required]
+    args: list[Any] = [shapes.required_values.get(w, PLACEHOLDER_WIDTH) for w in shapes.required]
     args.extend(shapes.param_values[p.name] for p in shapes.graph.params)
     return args
 
