@@ -196,6 +196,17 @@ class OpCtx:
                       f"equal ({a.value}) only for these parameter values",
                       "use the same parameter for both if they must always agree")
 
+    def same_dim(self, a: Dim, b: Dim, index: int, na: str, nb: str) -> None:
+        """Dimension `index` of two inputs must be the same: equal sizes, or for a dimension
+        without a size (`batch`, `token`) the same name. Index 0 of both unsized is the batch."""
+        label = f"`{a.name}`" if a.name else f"{index}"
+        if a.size is not None and b.size is not None:
+            self.same_size(a.size, b.size, label, na, nb)
+        elif (a.size is None) != (b.size is None) or (a.name != b.name and index != 0):
+            self.error(f"dimension {index} is `{a.show()}` in `{na}` but `{b.show()}` in `{nb}`",
+                       "a dimension without a size is known only by its name; these are different "
+                       "dimensions", code="E050")
+
     def _infer(self, a: Sym, b: Sym) -> bool:
         """Bind an undeclared input width (`x_features`) to the size it must match, once."""
         if self._inferred is None:

@@ -149,3 +149,13 @@ def test_cnn_equals_stock_modules(tmp_path):
     _copy_weights(ours, stock, key_map)
     x = torch.randn(3, 1, 28, 28)
     torch.testing.assert_close(ours(x), stock(x))
+
+
+CLEAN_CASES = sorted((ROOT / "tests" / "cases" / "frontend").glob("ok_*.tg"))
+
+
+@pytest.mark.parametrize("tg", CLEAN_CASES, ids=lambda p: p.stem)
+def test_clean_front_end_cases_compile_and_verify(tmp_path, tg):
+    """A program the front end accepts must go through shapes, emission and verification too,
+    or be refused with a diagnostic (exit 1): never an internal error (exit 3)."""
+    assert main([str(tg), "-o", str(tmp_path / "m.py")]) in (0, 1)

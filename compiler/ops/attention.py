@@ -99,8 +99,7 @@ def _label(d: Dim, index: int) -> str:
 def _same_dim(ctx: OpCtx, a: TType, ia: int, b: TType, ib: int, k: int, kb: int | None = None) -> None:
     """Dimension k of input ia and dimension kb (default k) of input ib must agree in size."""
     kb = k if kb is None else kb
-    da, db = a.dims[k], b.dims[kb]
-    ctx.same_size(da.size, db.size, _label(da, k), ctx.input_names[ia], ctx.input_names[ib])
+    ctx.same_dim(a.dims[k], b.dims[kb], k, ctx.input_names[ia], ctx.input_names[ib])
 
 
 def _shape(ctx: OpCtx):

@@ -139,8 +139,7 @@ def _check_same(ctx: OpCtx, skip: int | None = None) -> None:
         for k, (a, b) in enumerate(zip(first.dims, t.dims)):
             if k == skip:
                 continue
-            label = f"`{a.name}`" if a.name else f"{k}"
-            ctx.same_size(a.size, b.size, label, ctx.input_names[0], ctx.input_names[i])
+            ctx.same_dim(a, b, k, ctx.input_names[0], ctx.input_names[i])
 
 
 def _elementwise(ctx: OpCtx):
