@@ -242,3 +242,30 @@ Item = Union[Model, Block, Train, Import, InputDecl, Assign, ExprStmt, Output, M
 class Program:
     span: Span
     items: tuple[Item, ...]
+
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
+
+
+def unparse(expr: Expr, outer: int = 0) -> str:
+    """The tg source of an expression (for messages, hints and help pages)."""
+    import json
+
+    if isinstance(expr, Number):
+        return expr.text
+    if isinstance(expr, String):
+        return json.dumps(expr.value, ensure_ascii=False)
+    if isinstance(expr, Bool):
+        return "true" if expr.value else "false"
+    if isinstance(expr, Name):
+        return expr.id
+    if isinstance(expr, ListExpr):
+        return "[" + ", ".join(unparse(i) for i in expr.items) + "]"
+    if isinstance(expr, Neg):
+        return "-" + unparse(expr.operand, 3)
+    if isinstance(expr, BinOp):
+        prec = _PRECEDENCE[expr.op]
+        text = f"{unparse(expr.left, prec)} {expr.op} {unparse(expr.right, prec + 1)}"
+        return f"({text})" if prec < outer else text
+    args = ", ".join(unparse(a.value) if a.name is None else f"{a.name}={unparse(a.value)}" for a in expr.args)
+    return f"{expr.name}({args})"

@@ -353,7 +353,7 @@ def _compare_outputs(outputs: dict[str, str], args: argparse.Namespace) -> int:
     return EXIT_USER if stale and args.check else EXIT_OK
 
 
-def _write_atomic(path: str, text: str) -> None:
+def _write_atomic(path: str, content: str | bytes) -> None:
     """Write via a temporary file in the same folder and rename: never a partial file."""
     import os
     import tempfile
@@ -361,12 +361,13 @@ def _write_atomic(path: str, text: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tgc-", suffix=".py.tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=".tgc-", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise UsageError(f"tgc: cannot write {path}: {exc.strerror or exc}") from None
+    data = content.encode("utf-8") if isinstance(content, str) else content
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         if os.path.exists(path):
             os.chmod(tmp, os.stat(path).st_mode & 0o777)
         else:

@@ -150,7 +150,7 @@ def _graph(args: argparse.Namespace) -> int:
     except GraphvizError as exc:
         print(f"tgc graph: {exc}", file=sys.stderr)
         return EXIT_USER
-    _write_bytes(out, data)
+    _write_atomic(out, data)
     print(f"wrote {out}", file=sys.stderr)
     return EXIT_OK
 
@@ -173,28 +173,6 @@ def render_graphviz(dot_text: str, kind: str) -> bytes:
         message = done.stderr.decode("utf-8", "replace").strip()
         raise GraphvizError(f"{exe} failed (exit {done.returncode}): {message}")
     return done.stdout
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    import tempfile
-
-    from .cli import UsageError
-
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tgc-", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise UsageError(f"tgc: cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ------------------------------------------------------------------------------ summary

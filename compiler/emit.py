@@ -317,7 +317,6 @@ def _model_view(shapes: GraphShapes, source: str, class_name: str, class_names: 
             fwd_ns.map[v] = fwd_ns.name(node.target if node else "out")
 
     pending: dict[str, tuple[str, int]] = {}  # internal value -> (expression, nesting depth)
-    from .shapes import evaluate_args  # noqa: F401  (args are precomputed in shapes.args)
 
     for index, node in enumerate(graph.nodes):
         spec = lookup(node.op) if node.kind == "op" else None

@@ -13,7 +13,6 @@ deterministic; every name and string is escaped for the target language.
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -214,28 +213,9 @@ def _element_text(node: ir.Node) -> str:
 
 # ------------------------------------------------------------------------------ arguments as tg text
 
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
-
-
-def expr_text(expr: A.Expr, outer: int = 0) -> str:
+def expr_text(expr: A.Expr) -> str:
     """tg source of an argument expression."""
-    if isinstance(expr, A.Number):
-        return expr.text
-    if isinstance(expr, A.String):
-        return json.dumps(expr.value, ensure_ascii=False)
-    if isinstance(expr, A.Bool):
-        return "true" if expr.value else "false"
-    if isinstance(expr, A.Name):
-        return expr.id
-    if isinstance(expr, A.ListExpr):
-        return "[" + ", ".join(expr_text(i) for i in expr.items) + "]"
-    if isinstance(expr, A.Neg):
-        return "-" + expr_text(expr.operand, 3)
-    if isinstance(expr, A.BinOp):
-        prec = _PRECEDENCE[expr.op]
-        text = f"{expr_text(expr.left, prec)} {expr.op} {expr_text(expr.right, prec + 1)}"
-        return f"({text})" if prec < outer else text
-    return "?"
+    return A.unparse(expr)
 
 
 def _call_text(node: ir.Node, spec: OpSpec | None) -> str:

@@ -705,7 +705,7 @@ class _GraphResolver:
                     continue
                 if explicit is not None:
                     other = "output" if isinstance(explicit, A.Output) else "merge"
-                    self.err(s.span, "E030", f"a model can have only one `output` or `merge`",
+                    self.err(s.span, "E030", "a model can have only one `output` or `merge`",
                              f"`{other}` is already on line {explicit.span.line}")
                     continue
                 explicit = s
@@ -1420,7 +1420,7 @@ class _GraphResolver:
 def _variadic_hint(callee: _Callee, a: A.Arg) -> str:
     names = [p.name for p in callee.params]
     if "dim" in names:
-        return f"pass it by name: `dim={_src(a.value)}`"
+        return f"pass it by name: `dim={A.unparse(a.value)}`"
     return "pass hyper-parameters by name" + (f": {', '.join(names)}" if names else "; this op has none")
 
 
@@ -1430,24 +1430,5 @@ def _signature_hint(callee: _Callee) -> str:
 
 
 def _src_args(rest: list[A.Arg], first: A.Arg) -> str:
-    return ", ".join(_src(a.value) for a in [first, *rest])
+    return ", ".join(A.unparse(a.value) for a in [first, *rest])
 
-
-def _src(expr: A.Expr) -> str:
-    if isinstance(expr, A.Number):
-        return expr.text
-    if isinstance(expr, A.String):
-        import json
-
-        return json.dumps(expr.value)
-    if isinstance(expr, A.Bool):
-        return "true" if expr.value else "false"
-    if isinstance(expr, A.Name):
-        return expr.id
-    if isinstance(expr, A.ListExpr):
-        return "[" + ", ".join(_src(i) for i in expr.items) + "]"
-    if isinstance(expr, A.BinOp):
-        return f"{_src(expr.left)} {expr.op} {_src(expr.right)}"
-    if isinstance(expr, A.Neg):
-        return f"-{_src(expr.operand)}"
-    return f"{expr.name}(...)"
