@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-np = pytest.importorskip("numpy")
+import numpy as np  # noqa: E402  (a dev dependency)
 
 from tgc.runtime.data import (  # noqa: E402
     DataError,
@@ -258,7 +258,6 @@ def test_npz_missing_broken_and_object_files(tmp_path):
 # ------------------------------------------------------------------ scikit-learn data sets
 
 def test_sklearn_digits_and_diabetes_shapes():
-    pytest.importorskip("sklearn")
     x, y, info = load_source({"kind": "sklearn", "name": "digits"}, "classification")
     assert x.shape == (1797, 64) and x.dtype == torch.float32
     assert y.shape == (1797,) and y.dtype == torch.int64 and int(y.max()) == 9
@@ -317,7 +316,7 @@ def test_standardizer_uses_training_statistics_only():
 
 
 def test_standardizer_matches_sklearn():
-    preprocessing = pytest.importorskip("sklearn.preprocessing")
+    from sklearn import preprocessing
     x = torch.randn(40, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64).float()
     ours = Standardizer().fit(x).transform(x)
     theirs = preprocessing.StandardScaler().fit_transform(x.double().numpy())

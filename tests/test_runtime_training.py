@@ -548,7 +548,7 @@ def test_predict_restores_labels_and_writes_probabilities(tmp_path, capsys):
 
 
 def test_predict_matches_the_model_on_standardised_features(tmp_path):
-    np = pytest.importorskip("numpy")
+    import numpy as np
     g = torch.Generator().manual_seed(1)
     x = torch.randn(80, 4, generator=g) * 10 + 5
     y = x @ torch.tensor([1.0, -2.0, 0.5, 0.0]) / 10

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 import torch._dynamo  # noqa: E402
 import torch.fx  # noqa: E402
 

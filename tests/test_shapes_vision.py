@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 import torch.fx  # noqa: E402
 
 from tgc.compiler import emit, shapes  # noqa: E402
