@@ -123,7 +123,7 @@ def std_library() -> tuple[StdFile, ...]:
         others = [i for i in program.items if not isinstance(i, A.Block)]
         if others:
             raise RuntimeError(f"{name}:{others[0].span.line}: a std file holds only blocks")
-        files.append(StdFile(name, text, tuple(program.items)))  # type: ignore[arg-type]
+        files.append(StdFile(name, text, tuple(i for i in program.items if isinstance(i, A.Block))))
     if not files:
         raise RuntimeError(f"the std library is missing: no .tg file in {folder}")
     return tuple(files)

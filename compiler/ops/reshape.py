@@ -140,8 +140,8 @@ def _flatten_shape(ctx: OpCtx):
     if start == end:
         return [x]
     merged = x.dims[start : end + 1]
-    sizes = [d.size for d in merged]
-    size = None if any(s is None for s in sizes) else _product(sizes)  # type: ignore[arg-type]
+    sizes = [d.size for d in merged if d.size is not None]
+    size = _product(sizes) if len(sizes) == len(merged) else None
     others = {d.name for i, d in enumerate(x.dims) if not start <= i <= end}
     name = FLAT_NAME if FLAT_NAME not in others else None
     return [x.with_dims([*x.dims[:start], Dim(name, size), *x.dims[end + 1 :]])]
@@ -292,7 +292,7 @@ def _reshape_emit(ctx) -> Emission:
         return Emission(call=expr)
     sizes = [e.dim.size for e in plan.group]  # None (at most one, the rule checks) renders as -1
     if None not in sizes:
-        symbolic = [i for i, s in enumerate(sizes) if not s.is_const]  # type: ignore[union-attr]
+        symbolic = [i for i, s in enumerate(sizes) if s is not None and not s.is_const]
         inferred = [i for i, e in enumerate(plan.group) if e.infer]
         if inferred:
             sizes[inferred[0]] = None  # the -1 the user wrote
