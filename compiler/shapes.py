@@ -134,16 +134,16 @@ class OpCtx:
             self.error(f"`{self.input_names[i]}` is {t.dtype}, but an integer tensor (token ids) is needed",
                        "declare the input as `input tokens: long[batch, token=128]`", code="E054")
 
-    def feature_width(self, i: int = 0) -> Sym:
-        """The size of input `i`'s last dimension, for ops that map features (linear, mlp):
-        a floating-point input whose last dimension has a size."""
+    def feature_width(self, i: int = 0, hint: str = "give the input a size: `[batch, feature=16]`") -> Sym:
+        """The size of input `i`'s last dimension, for ops that work on features (linear, mlp,
+        layernorm): a floating-point input whose last dimension has a size."""
         x = self.inputs[i]
         self.expect_rank(x, 1)
         self.expect_float(x, i)
         last = x.dims[-1]
         if last.size is None:
             self.error(f"the last dimension `{last.name}` of `{self.input_names[i]}` has no size",
-                       "give the input a size: `[batch, feature=16]`", code="E051")
+                       hint, code="E051")
         return last.size
 
     def dim_index(self, ref: Any, t: TType, what: str = "dim") -> int:

@@ -940,30 +940,29 @@ def _tr_set_rng(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _tr_atomic_save(obj: Any, path: str) -> None:
-    """torch.save to a temporary file beside `path`, then os.replace: never a half-written file."""
+def _tr_atomic(path: str, write: Callable[[str], None]) -> None:
+    """`write(tmp)` to a temporary file beside `path`, then os.replace: never a half-written file."""
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        torch.save(obj, tmp)
+        write(tmp)
         os.replace(tmp, path)
     except OSError as error:
         raise TrainingError(f"cannot write {path}: {error.strerror or error}") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _tr_atomic_save(obj: Any, path: str) -> None:
+    _tr_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _tr_atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+    def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-        os.replace(tmp, path)
-    except OSError as error:
-        raise TrainingError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    _tr_atomic(path, write)
 
 
 def _tr_load_checkpoint(path: str) -> dict:

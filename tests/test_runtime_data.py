@@ -1,13 +1,13 @@
 """runtime/data.py: sources (csv, npz, sklearn), splits, standardisation, batching, sharding."""
 
 import pathlib
-import subprocess
-import sys
 
 import pytest
 import torch
 
 import numpy as np  # noqa: E402  (a dev dependency)
+
+from standalone_util import run_blocked
 
 from tgc.runtime.data import (  # noqa: E402
     DataError,
@@ -418,25 +418,6 @@ def test_shard_matches_distributed_sampler():
 
 
 # ------------------------------------------------------------------ standalone (vendoring) rules
-
-BLOCKER = """
-import importlib.util, sys
-class _Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("numpy", "sklearn", "scipy", "pandas", "tgc"):
-            # ModuleNotFoundError, which torch's optional numpy import catches
-            raise ModuleNotFoundError("blocked " + name, name=name)
-        return None
-sys.meta_path.insert(0, _Block())
-import warnings
-warnings.simplefilter("ignore")
-"""
-
-
-def run_blocked(code: str) -> subprocess.CompletedProcess:
-    """Runs `code` in a fresh interpreter where numpy, scikit-learn and tgc cannot be imported."""
-    return subprocess.run([sys.executable, "-c", BLOCKER + code], capture_output=True, text=True, timeout=60)
-
 
 def test_data_module_works_without_numpy_and_sklearn(tmp_path):
     csv_path = write(tmp_path, "a,label\n1,x\n2,y\n")

@@ -3,13 +3,14 @@
 import ast
 import math
 import pathlib
-import subprocess
 import sys
 
 import pytest
 import torch
 
 from sklearn import metrics as sklearn_metrics  # noqa: E402
+
+from standalone_util import run_blocked
 
 from tgc.runtime import metrics as M  # noqa: E402
 
@@ -173,27 +174,6 @@ def test_metrics_ignore_autograd():
 
 
 # ------------------------------------------------------------------ standalone (vendoring) rules
-
-BLOCKER = """
-import importlib.util, sys
-class _Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("numpy", "sklearn", "scipy", "pandas", "tgc"):
-            # ModuleNotFoundError, which torch's optional numpy import catches
-            raise ModuleNotFoundError("blocked " + name, name=name)
-        return None
-sys.meta_path.insert(0, _Block())
-import warnings
-warnings.simplefilter("ignore")
-"""
-
-
-def run_blocked(code: str) -> subprocess.CompletedProcess:
-    """Runs `code` in a fresh interpreter where numpy, scikit-learn and tgc cannot be imported."""
-    return subprocess.run(
-        [sys.executable, "-c", BLOCKER + code], capture_output=True, text=True, timeout=60
-    )
-
 
 def load_file_code(path: pathlib.Path, name: str) -> str:
     return (

@@ -124,12 +124,7 @@ def _check_eps(ctx: OpCtx) -> None:
 def _layernorm_shape(ctx: OpCtx):
     (x,) = ctx.inputs
     ctx.expect_rank(x, 2)
-    ctx.expect_float(x)
-    last = x.dims[-1]
-    if last.size is None:
-        ctx.error(f"the last dimension `{last.name}` of `{ctx.input_names[0]}` has no size",
-                  "layernorm learns one scale per feature; give the input a size: `[batch, feature=16]`",
-                  code="E051")
+    ctx.feature_width(hint="layernorm learns one scale per feature; give the input a size: `[batch, feature=16]`")
     _check_eps(ctx)
     return [x]
 

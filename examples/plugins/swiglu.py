@@ -38,15 +38,11 @@ def _shape(ctx):
     """[*, in] -> [*, hidden]: the last dimension keeps its name and takes the size `hidden`."""
     (x,) = ctx.inputs
     ctx.expect_rank(x, 2)
-    ctx.expect_float(x)
-    last = x.dims[-1]
-    if last.size is None:
-        ctx.error(f"the last dimension `{last.name}` of `{ctx.input_names[0]}` has no size",
-                  "give the input a size: `[batch, feature=16]`", code="E051")
+    ctx.feature_width()  # a float input whose last dimension has a size
     hidden = ctx.int_arg("hidden")
     if hidden is None or hidden.value < 1:
         ctx.error(f"`hidden` must be a positive integer, not {getattr(hidden, 'value', hidden)!r}")
-    return [x.replace_dim(-1, Dim(last.name, hidden))]
+    return [x.replace_dim(-1, Dim(x.dims[-1].name, hidden))]
 
 
 def _emit(ctx) -> Emission:
