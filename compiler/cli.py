@@ -289,14 +289,14 @@ def _build(args: argparse.Namespace) -> int:
         _report(list(exc.diagnostics), result.sources, args)
         return EXIT_USER
     if result.checked.program.models and any(m.loads for m in result.checked.program.models):
-        from tgc.runtime.verify import check_weights
+        from tgc.runtime.compile_time.verify import check_weights
 
         weights = check_weights(result.checked, args.file)
         if weights:
             _report(weights, result.sources, args)
             return EXIT_USER
     if not args.no_verify:
-        from tgc.runtime.verify import verify
+        from tgc.runtime.compile_time.verify import verify
 
         problems = verify(result.checked, args.file)
         if problems:

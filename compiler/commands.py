@@ -2,7 +2,7 @@
 
 `cli.py` parses the command line and dispatches here. `graph`, `summary` and `ops` never import
 torch (`graph` runs Graphviz's `dot` for SVG and PNG); `test-ops` runs the per-op autotest of
-`runtime/autotest.py`, which needs torch and hypothesis.
+`runtime/compile_time/autotest.py`, which needs torch and hypothesis.
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def _test_ops(args: argparse.Namespace, plugin_ops: list[str]) -> int:
                   file=sys.stderr)
         return EXIT_USER
     try:
-        from tgc.runtime.autotest import autotest_op
+        from tgc.runtime.compile_time.autotest import autotest_op
     except ImportError as exc:  # hypothesis is a development dependency
         print(f"tgc test-ops: needs torch and hypothesis ({exc}); `pip install hypothesis`", file=sys.stderr)
         return EXIT_USER

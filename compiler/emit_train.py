@@ -103,7 +103,7 @@ def vendor_runtime() -> str:
         "loading that train.py uses. Standalone: the standard library and torch (numpy, scikit-learn\n"
         'and tqdm are imported only where a data source or feature needs them). Do not edit."""\n'
     ]
-    package = resources.files("tgc.runtime")
+    package = resources.files("tgc.runtime.vendored")
     for name in RUNTIME_MODULES:
         text = package.joinpath(name).read_text(encoding="utf-8")
         lines = [line for line in text.split("\n") if VENDORED_IMPORT not in line]

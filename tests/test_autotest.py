@@ -1,4 +1,4 @@
-"""Every registered op against PyTorch, from random valid programs (runtime/autotest.py).
+"""Every registered op against PyTorch, from random valid programs (runtime/compile_time/autotest.py).
 
 A new op is tested here without writing a test: the parametrisation is the registry. Ops whose
 valid values need more than their parameter types have an entry in `autotest.STRATEGIES`.
@@ -12,8 +12,8 @@ import pytest
 
 from tgc.compiler.ops.registry import REGISTRY, Emission, HyperParam, OpSpec, all_ops
 from tgc.compiler.shapes import Dim
-from tgc.runtime import autotest
-from tgc.runtime.autotest import Case, Tensor, autotest_op, render
+from tgc.runtime.compile_time import autotest
+from tgc.runtime.compile_time.autotest import Case, Tensor, autotest_op, render
 
 EXAMPLES = 20  # per op; the whole registry stays well under a minute
 

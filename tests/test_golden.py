@@ -76,7 +76,7 @@ def test_model_golden_verifies_and_compiles(in_golden, tg: pathlib.Path) -> None
     """Each golden passes the fx round trip and `torch.compile(fullgraph=True)` without breaks."""
     import torch
 
-    from tgc.runtime.verify import class_names, constructor_args, load_source, verify, zero_inputs
+    from tgc.runtime.compile_time.verify import class_names, constructor_args, load_source, verify, zero_inputs
 
     rel = _relative(tg)
     result = check(rel, _options(tg))

@@ -170,7 +170,7 @@ def test_test_ops_unknown_name(capsys):
 def test_compile_check_catches_a_graph_break():
     import torch
 
-    from tgc.runtime.autotest import compile_check
+    from tgc.runtime.compile_time.autotest import compile_check
 
     class Breaks(torch.nn.Module):
         def forward(self, x):

@@ -1,4 +1,4 @@
-"""runtime/data.py: sources (csv, npz, sklearn), splits, standardisation, batching, sharding."""
+"""runtime/vendored/data.py: sources (csv, npz, sklearn), splits, standardisation, batching, sharding."""
 
 import pathlib
 
@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402  (a dev dependency)
 
 from standalone_util import run_blocked
 
-from tgc.runtime.data import (  # noqa: E402
+from tgc.runtime.vendored.data import (  # noqa: E402
     DataError,
     Standardizer,
     batches,
@@ -20,7 +20,7 @@ from tgc.runtime.data import (  # noqa: E402
     split_indices,
 )
 
-RUNTIME = pathlib.Path(__file__).resolve().parent.parent / "runtime"
+RUNTIME = pathlib.Path(__file__).resolve().parent.parent / "runtime" / "vendored"
 
 
 def write(tmp_path: pathlib.Path, text: str, name: str = "data.csv") -> str:

@@ -1,4 +1,4 @@
-"""runtime/metrics.py: every metric equals scikit-learn's on seeded random data and edge cases."""
+"""runtime/vendored/metrics.py: every metric equals scikit-learn's on seeded random data and edge cases."""
 
 import ast
 import math
@@ -12,12 +12,12 @@ from sklearn import metrics as sklearn_metrics  # noqa: E402
 
 from standalone_util import run_blocked
 
-from tgc.runtime import metrics as M  # noqa: E402
+from tgc.runtime.vendored import metrics as M  # noqa: E402
 
 # scikit-learn warns when a class is predicted but never a target; that case is tested on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
 
-RUNTIME = pathlib.Path(__file__).resolve().parent.parent / "runtime"
+RUNTIME = pathlib.Path(__file__).resolve().parent.parent / "runtime" / "vendored"
 
 CLASSIFICATION = {
     "accuracy": lambda y, p: sklearn_metrics.accuracy_score(y, p),

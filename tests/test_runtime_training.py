@@ -1,4 +1,4 @@
-"""Tests of runtime/training.py: the fit loop, callbacks, command line, checkpoints, resume,
+"""Tests of runtime/vendored/training.py: the fit loop, callbacks, command line, checkpoints, resume,
 torchrun and prediction, on a tiny hand-written model and synthetic csv/npz data."""
 
 import json
@@ -12,8 +12,8 @@ import textwrap
 import pytest
 import torch
 
-from tgc.runtime import training
-from tgc.runtime.training import Callback, run
+from tgc.runtime.vendored import training
+from tgc.runtime.vendored.training import Callback, run
 
 # The model a generated model.py would hold: a frozen encoder (with batch norm) listed in
 # `frozen_modules`, kept in eval mode by train(), and a trainable batch-norm + dropout head.
@@ -364,7 +364,7 @@ KILL_SCRIPT = """
 import os, signal, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tiny_model import Tiny
-from tgc.runtime.training import Callback, run
+from tgc.runtime.vendored.training import Callback, run
 import json
 CONFIG = json.loads(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.json")).read())
 
@@ -418,7 +418,7 @@ import os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch
 from tiny_model import Tiny
-from tgc.runtime.training import Callback, run
+from tgc.runtime.vendored.training import Callback, run
 import json
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG = json.loads(open(os.path.join(HERE, "config.json")).read())

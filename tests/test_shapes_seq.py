@@ -353,7 +353,7 @@ def test_probes_skip_discarded_outputs():
     result = front_end("m.tg", text=text)
     checked, _ = check(result.program)
     source = emit(checked, "m.tg", probes=True)
-    source = source.replace("from tgc.runtime.verify import _tgc_probe\n", "")
+    source = source.replace("from tgc.runtime.compile_time.verify import _tgc_probe\n", "")
     seen: list = []
     ns: dict = {"_tgc_probe": lambda name, value: seen.append((name, tuple(value.shape)))}
     exec(source, ns)

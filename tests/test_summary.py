@@ -35,7 +35,7 @@ def _options(path: pathlib.Path) -> Options:
 
 def _modules(tg: pathlib.Path, monkeypatch):
     """(checked model, instantiated emitted module) for each model of a golden file."""
-    from tgc.runtime.verify import class_names, constructor_args, load_source
+    from tgc.runtime.compile_time.verify import class_names, constructor_args, load_source
 
     monkeypatch.chdir(GOLDEN / "models")
     result = check(tg.name, _options(tg))
@@ -62,7 +62,7 @@ def test_parameter_totals_equal_the_emitted_module(tg, monkeypatch):
 def test_macs_equal_half_of_torch_flops(name, monkeypatch):
     from torch.utils.flop_counter import FlopCounterMode
 
-    from tgc.runtime.verify import zero_inputs
+    from tgc.runtime.compile_time.verify import zero_inputs
 
     for checked, shapes, module in _modules(GOLDEN / "models" / f"{name}.tg", monkeypatch):
         s = summarize(checked, shapes)

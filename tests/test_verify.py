@@ -14,7 +14,7 @@ from tgc.compiler.ops.registry import REGISTRY, Emission
 from tgc.compiler.pipeline import front_end
 from tgc.compiler.shapes import Dim, TType, check
 from tgc.compiler.sym import Sym
-from tgc.runtime.verify import _tgc_probe, verify
+from tgc.runtime.compile_time.verify import _tgc_probe, verify
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
 

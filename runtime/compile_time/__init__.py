@@ -1,0 +1,1 @@
+"""Compile-time checks of emitted code (verification, per-op autotest); never shipped to users."""

@@ -1,0 +1,1 @@
+"""Code vendored into generated output folders: standard library and torch only, never tgc."""
