@@ -8,10 +8,7 @@ shape comment in the user's dimension names. Output is byte-identical for the sa
 
 from __future__ import annotations
 
-import builtins
-import keyword
 import os
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -19,105 +16,11 @@ from typing import Any
 from tgc import __version__
 
 from . import ir
+from .naming import GraphNames, Names, name_program, support_code
+from .ops.context import EmitCtx, ShapeCtx
 from .ops.registry import Emission, lookup
-from .shapes import Checked, ClassShapes, DimRef, GraphShapes, OpCtx, TType
-from .sym import Sym
-
-RESERVED = (
-    set(keyword.kwlist)
-    | set(getattr(keyword, "softkwlist", ()))
-    | set(dir(builtins))
-    | {"self", "torch", "nn", "F", "super", "typing", "Tensor"}
-)
-
-# Attributes of nn.Module that a submodule must not shadow.
-MODULE_ATTRS = {
-    "training", "forward", "to", "cuda", "cpu", "eval", "train", "parameters", "modules",
-    "children", "buffers", "state_dict", "load_state_dict", "apply", "float", "double", "half",
-    "type", "zero_grad", "named_parameters", "named_modules", "named_children", "named_buffers",
-    "register_buffer", "register_parameter", "add_module", "requires_grad_", "extra_repr",
-    "get_submodule", "get_parameter", "get_buffer", "share_memory", "dump_patches", "call_super_init",
-    "frozen_modules",
-}
-
-
-class Namespace:
-    """Unique, Python-safe names from source names, as torch.fx's `_Namespace` makes them."""
-
-    def __init__(self, reserved: set[str] = RESERVED):
-        self.reserved = set(reserved)
-        self.used: set[str] = set()
-        self.map: dict[str, str] = {}
-
-    def name(self, source: str) -> str:
-        if source in self.map:
-            return self.map[source]
-        base = re.sub(r"[^0-9A-Za-z_]", "_", source) or "_"
-        if base[0].isdigit():
-            base = "_" + base
-        if base in self.reserved:
-            base += "_"
-        candidate, n = base, 1
-        while candidate in self.used or candidate in self.reserved:
-            candidate = f"{base}_{n}"
-            n += 1
-        self.used.add(candidate)
-        self.map[source] = candidate
-        return candidate
-
-
-class EmitCtx:
-    """What an op's `emit` function sees: rendered inputs, types, arguments, its submodule."""
-
-    def __init__(self, op: OpCtx, inputs: list[str], out_types: list[TType], m: str,
-                 pyname, stored=None):
-        self.op = op
-        self.spec = op.spec
-        self.node = op.node
-        self.inputs = inputs
-        self.in_types = op.inputs
-        self.out_types = out_types
-        self.args = op.args
-        self.m = m
-        self._pyname = pyname
-        self._stored = stored or (lambda p: p)
-
-    def r(self, value: Any, _name=None) -> str:
-        """Python source of an argument value (a Sym, list, None, or plain value) for `__init__`."""
-        name = _name or self._pyname
-        if isinstance(value, Sym):
-            return value.render(name)
-        if isinstance(value, (list, tuple)):
-            items = [self.r(v, name) for v in value]
-            return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-        if value is None:
-            return "None"
-        if isinstance(value, DimRef):
-            raise TypeError("resolve a dimension with ctx.dim() before rendering it")
-        return repr(value)
-
-    def rf(self, value: Any) -> str:
-        """Like `r`, for `forward`: a model parameter there is read from `self.<param>`, which the
-        constructor stores, so the module stays re-parametrisable without recompiling."""
-        return self.r(value, self._forward_name)
-
-    def _forward_name(self, param: str) -> str:
-        return f"self.{self._stored(param)}"
-
-    def arg(self, name: str) -> Any:
-        return self.args.get(name)
-
-    def dim(self, name: str, t: TType | None = None, what: str = "dim") -> int:
-        """A `dim` argument as an index into `t` (the first input by default): -1 for the last."""
-        t = t or self.in_types[0]
-        index = self.op.dim_index(self.args.get(name), t, what)
-        return -1 if index == t.rank - 1 and t.rank > 1 else index
-
-    def size(self, t: TType, index: int) -> Sym:
-        s = t.dims[index].size
-        assert s is not None, "emission needs a sized dimension; the shape rule must check it"
-        return s
-
+from .shapes import Checked, ClassShapes, GraphShapes, class_key
+from .tensor_types import Sym
 
 @dataclass
 class ClassView:
@@ -150,70 +53,37 @@ def _environment():
     )
 
 
-def emit(checked: Checked, source_name: str, probes: bool = False) -> str:
-    """The model file for a checked program. `probes` adds verification hooks (never shipped)."""
+def emit(checked: Checked, source_name: str, names: Names | None = None) -> str:
+    """The model file for a checked program."""
     source = os.path.basename(source_name)
-    views = emit_views(checked, source, probes)
+    views = emit_views(checked, source, names)
     text = _environment().get_template("model.py.j2").render(
         header=_header(source, [v.name for v in views[len(checked.classes):]]),
         uses_functional=any("F." in line for v in views for line in v.forward_lines),
         loads=any(v.loads for v in views),
-        probes=probes,
         support=support_code(checked),
         classes=views,
     )
     return format_code(text)
 
 
-def emit_views(checked: Checked, source: str, probes: bool = False) -> list[ClassView]:
-    """The view data of every class: block and repeat classes first, then one per model."""
-    class_names, model_names = emitted_class_names(checked)
+def emit_views(checked: Checked, source: str, names: Names | None = None) -> list[ClassView]:
+    """The view data of every class: block and repeat classes first, then one per model.
+
+    The names are the naming pass's (`names`, or computed here); the views are what the template
+    renders, and what the training emitter and verification read.
+    """
+    names = names or name_program(checked)
+    class_names = {key: ClassInfo(n.cls) for key, n in names.classes.items()}
     views = []
     for cls in checked.classes:  # blocks and repeat bodies, callees first
-        view = _model_view(cls, source, class_names[cls.key].name, class_names, False)
+        view = _model_view(cls, source, names.classes[cls.key], class_names)
         class_names[cls.key].outer = view.outer  # the enclosing parameters a repeat body uses
         class_names[cls.key].sizes = view.sizes  # the input sizes its constructor takes
         views.append(view)
-    for shapes, name in zip(checked.models, model_names):
-        views.append(_model_view(shapes, source, name, class_names, probes))
+    for shapes, graph_names in zip(checked.models, names.models):
+        views.append(_model_view(shapes, source, graph_names, class_names))
     return views
-
-
-def support_code(checked: Checked) -> list[str]:
-    """The `support` source of every op the program uses (plugins' classes), once each, in order."""
-    out: list[str] = []
-
-    def visit(graph: ir.Graph) -> None:
-        for node in graph.nodes:
-            if node.kind == "op":
-                spec = lookup(node.op)
-                code = spec.support.strip("\n") if spec is not None else ""
-                if code and code not in out:
-                    out.append(code)
-            elif node.body is not None:
-                visit(node.body)
-
-    for shapes in (*checked.classes, *checked.models):
-        visit(shapes.graph)
-    return out
-
-
-def _defined_names(sources: list[str]) -> set[str]:
-    """The top-level names that support code defines (emitted classes must not take them)."""
-    import ast
-
-    names: set[str] = set()
-    for source in sources:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue  # reported when the generated module is imported
-        for node in tree.body:
-            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                names.add(node.name)
-            elif isinstance(node, ast.Assign):
-                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    return names
 
 
 @dataclass
@@ -223,18 +93,6 @@ class ClassInfo:
     name: str
     outer: list[str] = field(default_factory=list)  # enclosing parameters, passed by name
     sizes: list[str] = field(default_factory=list)  # input sizes the constructor takes
-
-
-def emitted_class_names(checked: Checked) -> tuple[dict[tuple, ClassInfo], list[str]]:
-    """Python class names: of each block/repeat class (by key), then of each model, in order."""
-    classes = Namespace(RESERVED | _defined_names(support_code(checked)))
-
-    def fresh(name: str) -> str:
-        classes.map.pop(name, None)  # two repeat bodies may share a source name: one class each
-        return classes.name(name)
-
-    by_key = {cls.key: ClassInfo(fresh(_camel(cls.graph.name))) for cls in checked.classes}
-    return by_key, [fresh(shapes.graph.name) for shapes in checked.models]
 
 
 def format_code(text: str) -> str:
@@ -266,84 +124,54 @@ def _where(span) -> str:
     return f"{_comment_text(os.path.basename(span.file))}:{span.line}"
 
 
-def _camel(name: str) -> str:
-    """`residual` -> `Residual`, `h_repeat` -> `HRepeat`: class names for blocks and repeat bodies."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Block"
-
-
-def _model_view(shapes: GraphShapes, source: str, class_name: str, class_names: dict[tuple, ClassInfo],
-                probes: bool) -> ClassView:
+def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
+                class_names: dict[tuple, ClassInfo]) -> ClassView:
     graph = shapes.graph
-    view = ClassView(class_name, _docstring(graph.doc))
+    view = ClassView(names.cls, _docstring(graph.doc))
     is_class = isinstance(shapes, ClassShapes)
+    view.node_attrs = dict(names.attrs)
 
-    # ---- constructor arguments: required ones first (input widths, parameters without default),
-    # then parameters with defaults. A repeat body takes just the enclosing parameters it uses.
-    init_ns = Namespace(RESERVED)
-    used: list[str] = []
+    used: list[str] = []  # the constructor arguments the class body reads, in order
 
     def pyname(name: str) -> str:
         if name not in used:
             used.append(name)
-        return init_ns.name(name)
+        return names.init[name]
 
-    declared = {p.name: p for p in graph.params}
-    for name in (*shapes.required, *declared):
-        init_ns.name(name)  # declared names keep their spelling, first come first served
-
-
-    # ---- forward
-    fwd_ns = Namespace(RESERVED)
-    attrs = Namespace(RESERVED | MODULE_ATTRS)
     stored: dict[str, str] = {}  # parameters that forward reads, stored as `self.<name>`
 
     def stored_param(param: str) -> str:
-        if param not in stored:
-            stored[param] = attrs.name(param)
+        stored[param] = names.stored[param]
         return stored[param]
-    for inp in graph.inputs:
-        name = fwd_ns.name(inp.name)
-        view.forward_args.append(f"{name}: torch.Tensor")
-    for inp in graph.inputs:
-        view.forward_lines.append(f"# {fwd_ns.name(inp.name)}: {_comment_text(shapes.types[inp.name].show())}")
-    uses: dict[str, int] = {}
-    for node in graph.nodes:
-        for v in node.inputs:
-            uses[v] = uses.get(v, 0) + 1
-    for v in graph.outputs:
-        uses[v] = uses.get(v, 0) + 1
-        if "." in v:  # an unnamed output (`merge`, a final bare chain) reads as its statement
-            node = graph.producer(v)
-            fwd_ns.map[v] = fwd_ns.name(node.target if node else "out")
 
-    pending: dict[str, tuple[str, int]] = {}  # internal value -> (expression, nesting depth)
+    local = names.local
+    for inp in graph.inputs:
+        view.forward_args.append(f"{local(inp.name)}: torch.Tensor")
+    for inp in graph.inputs:
+        view.forward_lines.append(f"# {local(inp.name)}: {_comment_text(shapes.types[inp.name].show())}")
 
+    pending: dict[str, str] = {}  # inlined value -> its expression
     for index, node in enumerate(graph.nodes):
-        spec = lookup(node.op) if node.kind == "op" else None
-        assert node.kind != "op" or (spec is not None and spec.emit is not None), node.op
-        in_exprs: list[str] = []
-        depth = 0
-        for v in node.inputs:
-            if v in pending:
-                expr, d = pending.pop(v)
-                in_exprs.append(expr)
-                depth = max(depth, d)
-            else:
-                in_exprs.append(fwd_ns.name(v))
-        in_types = [shapes.types[v] for v in node.inputs]
+        in_exprs = [pending.pop(v) if v in pending else local(v) for v in node.inputs]
         out_types = [shapes.types[v] for v in node.outputs]
-        attrs.map.pop(node.label, None)  # one attribute per node, even where labels repeat
-        attr = attrs.name(node.label)
-        view.node_attrs[index] = attr
-        if spec is None:
-            em = _class_call(node, shapes.args[index], class_names, f"self.{attr}", in_exprs, pyname)
+        attr = names.attrs.get(index)
+        m = f"self.{attr}" if attr is not None else "self._"
+        if node.kind != "op":
+            em = _class_call(node, shapes.args[index], class_names, m, in_exprs, pyname)
             tuple_valued = len(node.outputs) > 1  # the resolver binds every output of a block
         else:
-            op_ctx = OpCtx(spec, node, in_types, shapes.args[index], [], [])
-            ctx = EmitCtx(op_ctx, in_exprs, out_types, f"self.{attr}", pyname, stored_param)
-            em = spec.emit(ctx)
+            spec = lookup(node.op)
+            assert spec is not None and spec.emit is not None, node.op
+            in_types = [shapes.types[v] for v in node.inputs]
+            op_ctx = ShapeCtx(spec, node.span, [ir.display_name(v) for v in node.inputs], in_types,
+                              shapes.args[index])
+            em = spec.emit(EmitCtx(op_ctx, in_exprs, out_types, m, pyname, stored_param))
             # an op with several outputs returns a tuple, even where only one output is bound
             tuple_valued = len(spec.outputs) > 1 or spec.outputs_from is not None
+        if (em.module is not None) != (attr is not None):
+            raise AssertionError(f"`{node.op}` on line {node.span.line}: its emission "
+                                 f"{'has' if em.module is not None else 'has no'} submodule, but its "
+                                 "`owns_module` says otherwise")
         if em.module is not None:
             view.init_lines.append(f"self.{attr} = {em.module}  # {_where(node.span)}")
             if node.frozen:
@@ -355,40 +183,17 @@ def _model_view(shapes: GraphShapes, source: str, class_name: str, class_names: 
                     view.init_lines.append(f"_load_weights(self.{attr}, {ld.path!r}, weights_dir)"
                                            f"  # {_where(ld.span)}")
                     view.loads = True
-        else:
-            attrs.used.discard(attr)
-            attrs.map.pop(node.label, None)
         first = node.outputs[0]
-        call = f"{em.call}{em.first}" if tuple_valued and len(node.outputs) == 1 else em.call
-        single_use_internal = (
-            "." in first
-            and first not in graph.outputs
-            and uses.get(first, 0) == 1
-            and all(uses.get(o, 0) == 0 for o in node.outputs[1:])
-            and depth < 3
-            and not probes
-        )
-        if single_use_internal:
-            expr = f"{em.call}{em.first}" if tuple_valued else em.call
-            pending[first] = (expr, depth + 1)
+        if first in names.inline:
+            pending[first] = f"{em.call}{em.first}" if tuple_valued else em.call
             continue
+        call = f"{em.call}{em.first}" if tuple_valued and len(node.outputs) == 1 else em.call
         comment = f"  # {_comment_text(out_types[0].show())}"
         if len(node.outputs) == 1:
-            target = fwd_ns.name(first) if "." not in first else fwd_ns.name(node.target)
-            if "." in first:
-                fwd_ns.map[first] = target
-            view.forward_lines.append(f"{target} = {call}{comment}")
-            names = [target]
+            view.forward_lines.append(f"{local(first)} = {call}{comment}")
         else:
-            if "." in first and uses.get(first, 0):  # a chain's first output reads as its statement
-                fwd_ns.map[first] = fwd_ns.name(node.target)
-            names = [_target_name(fwd_ns, o, uses) for o in node.outputs]
-            pattern = em.unpack or ", ".join("{}" for _ in names)
-            view.forward_lines.append(f"{pattern.format(*names)} = {em.call}{comment}")
-        if probes:
-            for o, bound in zip(node.outputs, names):
-                if (uses.get(o, 0) or not o.startswith("_.")) and bound != "_":
-                    view.forward_lines.append(f"_tgc_probe({o!r}, {fwd_ns.name(o)})")
+            pattern = em.unpack or ", ".join("{}" for _ in node.outputs)
+            view.forward_lines.append(f"{pattern.format(*(local(o) for o in node.outputs))} = {em.call}{comment}")
 
     keep = [f"self.{attr} = {pyname(param)}" for param, attr in stored.items()]
     asserts = [f"assert {a.condition.render(pyname)}, {a.message!r}" for a in shapes.asserts]
@@ -399,26 +204,26 @@ def _model_view(shapes: GraphShapes, source: str, class_name: str, class_names: 
     view.init_lines[0:0] = asserts + keep
 
     # constructor arguments, now that the body has named what it uses
-    required = [w for w in shapes.required]
+    required = list(shapes.required)
     if is_class:
         view.sizes = [n for n in shapes.size_params if n in used]
         required += view.sizes
     for name in required:
-        view.init_args.append(f"{init_ns.name(name)}: int")
-    view.init_names = {n: init_ns.name(n) for n in (*required, *(p.name for p in graph.params))}
+        view.init_args.append(f"{names.init[name]}: int")
+    view.init_names = {n: names.init[n] for n in (*required, *(p.name for p in graph.params))}
     if is_class and shapes.key[0] == "repeat":
         for name in used:
             if name not in required and name in shapes.param_values:
-                view.init_args.append(f"{init_ns.name(name)}: {_type_name(shapes.param_values[name])}")
+                view.init_args.append(f"{names.init[name]}: {_type_name(shapes.param_values[name])}")
                 view.outer.append(name)
     else:
         params = sorted(graph.params, key=lambda p: p.default is not None)  # no default first
         for p in params:
             default = "" if p.default is None else f" = {Sym.const(p.default).render()}"
-            view.init_args.append(f"{init_ns.name(p.name)}: {p.type}{default}")
+            view.init_args.append(f"{names.init[p.name]}: {p.type}{default}")
     if view.loads:
         view.init_args.append("weights_dir: str | None = None")
-    outs = [fwd_ns.name(o) for o in graph.outputs]
+    outs = [local(o) for o in graph.outputs]
     if len(outs) == 1:
         view.forward_lines.append(f"return {outs[0]}")
     else:
@@ -435,7 +240,7 @@ def _class_call(node: ir.Node, args: dict[str, Any], class_names: dict[tuple, Cl
                 inputs: list[str], pyname) -> Emission:
     """A block call or a repeat: a submodule of the block's (or body's) own class."""
     if node.kind == "block":
-        info = class_names[("block", node.op)]
+        info = class_names[class_key(node)]
         given = {name for name, _ in node.args}
         kwargs = [f"{k}={v.render(pyname)}" for k, v in args["params"].items() if k in given]
         kwargs += [f"{k}={v.render(pyname)}" for k, v in args["sizes"].items() if k in info.sizes]
@@ -443,7 +248,7 @@ def _class_call(node: ir.Node, args: dict[str, Any], class_names: dict[tuple, Cl
         unpack = ", ".join("{}" for _ in range(n_out)) if n_out > 1 else None
         return Emission(call=f"{m}({', '.join(inputs)})", module=f"{info.name}({', '.join(kwargs)})",
                         unpack=unpack)
-    info = class_names[("repeat", node.span.file, node.span.line, node.span.column)]
+    info = class_names[class_key(node)]
     count: Sym = args["count"]
     outer = [f"{k}={pyname(k)}" for k in info.outer]
     wanted = info.sizes
@@ -459,12 +264,6 @@ def _class_call(node: ir.Node, args: dict[str, Any], class_names: dict[tuple, Cl
     else:  # a literal count whose steps see different sizes: one constructor call per step
         module = f"nn.Sequential({', '.join(step(st) for st in steps)})"
     return Emission(call=f"{m}({inputs[0]})", module=module)
-
-
-def _target_name(ns: Namespace, value: str, uses: dict[str, int]) -> str:
-    if value.startswith("_.") or ("." in value and not uses.get(value)):
-        return "_"
-    return ns.name(value)
 
 
 def _docstring(doc: str | None) -> str | None:

@@ -21,7 +21,7 @@ from . import ast as A
 from . import ir
 from .ops.registry import OpSpec, lookup
 from .shapes import Checked, GraphShapes, TType, instantiate, model_syms
-from .sym import Sym
+from .tensor_types import Sym
 
 FORMATS = ("dot", "mermaid")
 

@@ -223,7 +223,7 @@ def _param(spec: OpSpec, p: HyperParam) -> list[str]:
         head += ", given positionally"
     lines = [head]
     lines += _wrap(p.doc, "      ")
-    lines += _wrap(f"type: {PARAM_TYPES[p.type]}", "      ")
+    lines += _wrap(f"type: {PARAM_TYPES[p.type].describe}", "      ")
     if p.choices:
         lines += _wrap("one of " + ", ".join(_value(c) for c in p.choices), "      ")
     if p.aliases:

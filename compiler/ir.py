@@ -13,6 +13,11 @@ from . import ast as A
 from .ast import Span
 
 
+def display_name(value: str) -> str:
+    """The source name of a value: `h` for the internal `h.2` of a chain inside statement `h`."""
+    return value.split(".")[0] if "." in value else value
+
+
 @dataclass(frozen=True, slots=True)
 class ParamDef:
     span: Span

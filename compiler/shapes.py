@@ -12,233 +12,18 @@ from typing import Any, Sequence
 
 from . import ast as A
 from . import ir
-from .diagnostics import CompileError, Diagnostic, error, warning
-from .ops.registry import REQUIRED, OpSpec, lookup
-from .sym import Sym
-
-FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
-INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
-
-# Stand-in width of an input whose size the user has not given (`x_features`); verification
-# instantiates the module with the same value.
-PLACEHOLDER_WIDTH = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Dim:
-    name: str | None
-    size: Sym | None  # None: a symbolic dimension without a fixed size (batch, token)
-
-    def show(self) -> str:
-        if self.size is None:
-            return self.name or "?"
-        size = self.size.render()
-        return f"{self.name}={size}" if self.name else size
-
-
-@dataclass(frozen=True, slots=True)
-class TType:
-    """A tensor type: dimensions (named, sized or both) and a dtype."""
-
-    dims: tuple[Dim, ...]
-    dtype: str = "float32"
-
-    @property
-    def rank(self) -> int:
-        return len(self.dims)
-
-    def show(self) -> str:
-        prefix = "" if self.dtype == "float32" else self.dtype
-        return prefix + "[" + ", ".join(d.show() for d in self.dims) + "]"
-
-    def replace_dim(self, index: int, dim: Dim) -> "TType":
-        dims = list(self.dims)
-        dims[index] = dim
-        return TType(tuple(dims), self.dtype)
-
-    def with_dims(self, dims: Sequence[Dim], dtype: str | None = None) -> "TType":
-        return TType(tuple(dims), dtype or self.dtype)
-
-
-@dataclass(frozen=True, slots=True)
-class DimRef:
-    """A `dim` hyper-parameter: a dimension name or an index, resolved against a tensor."""
-
-    name: str | None
-    index: int | None
-    span: A.Span
-
-
-class ShapeError(Exception):
-    def __init__(self, code: str, message: str, hint: str | None = None, span: A.Span | None = None):
-        super().__init__(message)
-        self.code, self.message, self.hint, self.span = code, message, hint, span
-
-
-@dataclass
-class Assertion:
-    """A constraint an op needs that holds for the checked values but not for every value."""
-
-    condition: Sym
-    message: str
-
-
-class OpCtx:
-    """What a shape rule (and the emitter) sees of one op application."""
-
-    def __init__(self, spec: OpSpec, node: ir.Node, inputs: list[TType], args: dict[str, Any],
-                 diags: list[Diagnostic], asserts: list[Assertion], inferred: dict[str, int] | None = None):
-        self.spec = spec
-        self._inferred = inferred
-        self.node = node
-        self.inputs = inputs
-        self.args = args
-        self.input_names = [_display(v) for v in node.inputs]
-        self._diags = diags
-        self._asserts = asserts
-
-    # ---- arguments
-    def arg(self, name: str) -> Any:
-        return self.args.get(name)
-
-    def int_arg(self, name: str) -> Sym | None:
-        v = self.args.get(name)
-        return v if isinstance(v, Sym) else None
-
-    # ---- reporting
-    def error(self, message: str, hint: str | None = None, code: str = "E055", span: A.Span | None = None):
-        raise ShapeError(code, f"`{self.spec.name}`: {message}", hint, span)
-
-    def warn(self, message: str, hint: str | None = None, code: str = "W010") -> None:
-        self._diags.append(warning(self.node.span, code, f"`{self.spec.name}`: {message}", hint))
-
-    # ---- helpers for rules
-    def expect_rank(self, t: TType, low: int, high: int | None = None, what: str | None = None) -> None:
-        name = what or self.input_names[self.inputs.index(t)] if t in self.inputs else "input"
-        if t.rank < low or (high is not None and t.rank > high):
-            want = f"{low}" if high == low else (f"at least {low}" if high is None else f"{low} to {high}")
-            self.error(
-                f"`{name}` has {t.rank} dimension{'s' if t.rank != 1 else ''} {t.show()}, "
-                f"but {want} are needed",
-                f"`{self.spec.name}`: {self.spec.shape_doc}" if self.spec.shape_doc else None,
-                code="E051",
-            )
-
-    def expect_float(self, t: TType, i: int = 0) -> None:
-        if t.dtype not in FLOAT_DTYPES:
-            self.error(f"`{self.input_names[i]}` is {t.dtype}, but a floating-point tensor is needed",
-                       "integer tensors (token ids) go through `embedding` first", code="E054")
-
-    def expect_int(self, t: TType, i: int = 0) -> None:
-        if t.dtype not in INT_DTYPES:
-            self.error(f"`{self.input_names[i]}` is {t.dtype}, but an integer tensor (token ids) is needed",
-                       "declare the input as `input tokens: long[batch, token=128]`", code="E054")
-
-    def feature_width(self, i: int = 0, hint: str = "give the input a size: `[batch, feature=16]`") -> Sym:
-        """The size of input `i`'s last dimension, for ops that work on features (linear, mlp,
-        layernorm): a floating-point input whose last dimension has a size."""
-        x = self.inputs[i]
-        self.expect_rank(x, 1)
-        self.expect_float(x, i)
-        last = x.dims[-1]
-        if last.size is None:
-            self.error(f"the last dimension `{last.name}` of `{self.input_names[i]}` has no size",
-                       hint, code="E051")
-        return last.size
-
-    def dim_index(self, ref: Any, t: TType, what: str = "dim") -> int:
-        """The non-negative index of a `dim` argument (name or index) in tensor `t`."""
-        if isinstance(ref, DimRef) and ref.name is not None:
-            for i, d in enumerate(t.dims):
-                if d.name == ref.name:
-                    return i
-            names = [d.name for d in t.dims if d.name]
-            from .diagnostics import suggest
-
-            self.error(f"`{self.input_names[0]}` {t.show()} has no dimension named `{ref.name}`",
-                       suggest(ref.name, names) or (f"its dimensions are {', '.join(names)}" if names else
-                                                    "its dimensions have no names; use an index"),
-                       code="E052", span=ref.span)
-        index = ref.index if isinstance(ref, DimRef) else (ref.value if isinstance(ref, Sym) else ref)
-        if not isinstance(index, int) or isinstance(index, bool):
-            self.error(f"`{what}` must be a dimension name or an integer index")
-        if not -t.rank <= index < t.rank:
-            self.error(f"`{what}={index}` is out of range for {t.rank} dimensions {t.show()}",
-                       code="E052", span=getattr(ref, "span", None))
-        return index % t.rank
-
-    def same_size(self, a: Sym | None, b: Sym | None, dim: str, na: str, nb: str) -> None:
-        """Two sizes must agree: an error when their values differ, a warning when only values do."""
-        if a is None or b is None:
-            return
-        if a.value != b.value and self._infer(a, b):
-            return  # an input width the user did not give takes the size its use needs
-        if a.value != b.value:
-            hint = None
-            if a.placeholder or b.placeholder:
-                hint = ("an input without a declared width takes the first size a use needs; give it with "
-                        "`--input NAME=SIZE` or an `input` declaration")
-            self.error(f"dimension {dim} is {_size_text(a)} in `{na}` but {_size_text(b)} in `{nb}`",
-                       hint, code="E050")
-        if not a.same_expr(b):
-            # holds for these values; the emitted __init__ asserts it for any others
-            self._asserts.append(Assertion(a.equals(b), f"{self.spec.name}: dimension {dim} of `{na}` "
-                                           f"({a.render()}) must equal that of `{nb}` ({b.render()})"))
-            width = next((x for x in (a, b) if _is_width(x)), None)
-            if width is not None:
-                mine, theirs = (na, nb) if width is a else (nb, na)
-                self.warn(f"`{mine}` has no declared width, so `{width.render()}` is taken as {width.value} "
-                          f"here, the size of dimension {dim} in `{theirs}`",
-                          "the emitted module asserts it; declare the input's size to make it explicit",
-                          code="W011")
-                return
-            self.warn(f"dimension {dim} is `{a.render()}` in `{na}` and `{b.render()}` in `{nb}`: "
-                      f"equal ({a.value}) only for these parameter values",
-                      "use the same parameter for both if they must always agree")
-
-    def same_dim(self, a: Dim, b: Dim, index: int, na: str, nb: str) -> None:
-        """Dimension `index` of two inputs must be the same: equal sizes, or for a dimension
-        without a size (`batch`, `token`) the same name. Index 0 of both unsized is the batch."""
-        label = f"`{a.name}`" if a.name else f"{index}"
-        if a.size is not None and b.size is not None:
-            self.same_size(a.size, b.size, label, na, nb)
-        elif (a.size is None) != (b.size is None) or (a.name != b.name and index != 0):
-            self.error(f"dimension {index} is `{a.show()}` in `{na}` but `{b.show()}` in `{nb}`",
-                       "a dimension without a size is known only by its name; these are different "
-                       "dimensions", code="E050")
-
-    def _infer(self, a: Sym, b: Sym) -> bool:
-        """Bind an undeclared input width (`x_features`) to the size it must match, once."""
-        if self._inferred is None:
-            return False
-        for width, other in ((a, b), (b, a)):
-            if _is_width(width) and not other.placeholder and isinstance(other.value, int):
-                name = width.tree[1]
-                if name not in self._inferred:
-                    self._inferred[name] = other.value
-                    return True
-        return False
-
-    def require(self, condition: Sym, message: str, hint: str | None = None) -> None:
-        """A constraint such as `hidden % heads == 0`: checked now, asserted at run time."""
-        if not condition.value:
-            self.error(message, hint, code="E053")
-        if not condition.is_const:
-            self._asserts.append(Assertion(condition, f"{self.spec.name}: {message}"))
-
-
-def _is_width(s: Sym) -> bool:
-    """An undeclared input's width itself (`x_features`), not an expression over it."""
-    return s.placeholder and s.tree[0] == "p"
-
-
-def _size_text(s: Sym) -> str:
-    return str(s.value) if s.is_const else f"{s.render()} = {s.value}"
-
-
-def _display(value: str) -> str:
-    return value.split(".")[0] if "." in value else value
-
+from .diagnostics import CompileError, Diagnostic, error
+from .ops.context import ShapeCtx
+from .ops.registry import REQUIRED, OpSpec, lookup, param_type
+from .tensor_types import (  # noqa: F401  (Dim and TType are also the plugin API's)
+    PLACEHOLDER_WIDTH,
+    Assertion,
+    Dim,
+    DimRef,
+    ShapeError,
+    Sym,
+    TType,
+)
 
 # ------------------------------------------------------------------------------ results
 
@@ -395,7 +180,7 @@ def _apply_block(scope: _Scope, node: ir.Node, in_types: list[TType]) -> list[TT
     _run(inner, block, types, None)
     if sum(d.is_error for d in scope.diags) > before:
         raise _Reported()
-    key = ("block", block.name)
+    key = class_key(node)
     if key not in scope.classes:
         own = {p.name: Sym.param(p.name, syms[p.name].value) for p in block.params}
         _check_class(scope, key, block, own, in_types)
@@ -467,12 +252,19 @@ def _apply_repeat(scope: _Scope, node: ir.Node, t: TType) -> list[TType]:
                              f"into {current.show()}",
                              "with a parameter count the body must keep the shape; use a literal count "
                              "to check each step", node.span)
-    key = ("repeat", node.span.file, node.span.line, node.span.column)
+    key = class_key(node)
     if key not in scope.classes:
         _check_class(scope, key, node.body, _outer_params(scope.syms), [t])
     cls = scope.classes.get(key)
     args = {"count": count, "steps": [_bind_sizes(cls, [s]) if cls else {} for s in step_inputs]}
     return [current], args
+
+
+def class_key(node: ir.Node) -> tuple:
+    """The key of the class a block call or repeat is emitted as: one per block, one per repeat."""
+    if node.kind == "block":
+        return ("block", node.op)
+    return ("repeat", node.span.file, node.span.line, node.span.column)
 
 
 def _outer_params(syms: dict[str, Sym]) -> dict[str, Sym]:
@@ -536,20 +328,20 @@ def _eval(expr: A.Expr, syms: dict[str, Sym]) -> Any:
 
 
 def evaluate_args(spec: OpSpec, node: ir.Node, syms: dict[str, Sym]) -> dict[str, Any]:
+    """The op's arguments at this node, evaluated by their hyper-parameter types; defaults filled in."""
     args: dict[str, Any] = {}
     for p in spec.params:
         expr = node.arg(p.name)
         if expr is not None:
-            value = _eval(expr, syms)
-            if p.type in ("dim",) and isinstance(value, Sym):
-                value = DimRef(None, value.value, expr.span)
-            if p.type in ("dims", "shape") and isinstance(value, list):
-                value = [DimRef(None, v.value, expr.span) if p.type == "dims" and isinstance(v, Sym) else v
-                         for v in value]
-            args[p.name] = value
+            args[p.name] = param_type(p.type).evaluate(expr, lambda e: _eval(e, syms), _index_ref)
         elif p.default is not REQUIRED:
             args[p.name] = None if p.default is None else Sym.const(p.default)
     return args
+
+
+def _index_ref(value: Any, span: A.Span) -> Any:
+    """A scalar `dim` argument as a reference to a dimension by index."""
+    return DimRef(None, value.value, span) if isinstance(value, Sym) else value
 
 
 def _apply(node: ir.Node, in_types: list[TType], syms: dict[str, Sym], diags: list[Diagnostic],
@@ -559,7 +351,7 @@ def _apply(node: ir.Node, in_types: list[TType], syms: dict[str, Sym], diags: li
     if spec.shape is None:
         raise ShapeError("E056", f"op `{spec.name}` has no shape rule yet", None, node.span)
     args = evaluate_args(spec, node, syms)
-    ctx = OpCtx(spec, node, in_types, args, diags, asserts, inferred)
+    ctx = ShapeCtx(spec, node.span, [ir.display_name(v) for v in node.inputs], in_types, args, diags, asserts, inferred)
     outs = list(spec.shape(ctx))
     if len(outs) < len(node.outputs):
         raise ShapeError("E056", f"`{spec.name}` gives {len(outs)} outputs here", None, node.span)

@@ -18,60 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ir
-from .ops.registry import OpSpec, lookup
-from .shapes import Checked, DimRef, GraphShapes, TType, instantiate, model_syms
-from .sym import Sym
-
-
-class UnknownSize(Exception):
-    """A cost depends on a dimension without a size (a sequence length): it is shown as `?`."""
-
-
-class CostCtx:
-    """What an op's `params_count` and `macs` rules see of one application: plain integers.
-
-    `inputs` and `outputs` are the checked types; `value(name)` is a hyper-parameter's value
-    (lists as lists); `size(t, k)` the size of dimension k of `t`; `numel(t)` the elements per
-    sample (every dimension but the batch); `positions(t, k)` = numel / size(t, k), the number of
-    vectors along dimension k (the tokens a linear layer is applied to). A size that is not known
-    raises `UnknownSize`.
-    """
-
-    def __init__(self, spec: OpSpec, node: ir.Node, inputs: list[TType], outputs: list[TType],
-                 args: dict[str, Any]):
-        self.spec, self.node, self.inputs, self.outputs, self.args = spec, node, inputs, outputs, args
-
-    def value(self, name: str) -> Any:
-        return _plain(self.args.get(name))
-
-    def size(self, t: TType, k: int = -1) -> int:
-        dim = t.dims[k]
-        if dim.size is None:
-            raise UnknownSize(dim.name or str(k % t.rank))
-        return int(dim.size.value)
-
-    def numel(self, t: TType) -> int:
-        total = 1
-        for k in range(1, t.rank):
-            total *= self.size(t, k)
-        return total
-
-    def positions(self, t: TType, k: int = -1) -> int:
-        total = 1
-        for j in range(1, t.rank):
-            if j != k % t.rank:
-                total *= self.size(t, j)
-        return total
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Sym):
-        return value.value
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, DimRef):
-        return value.name if value.name is not None else value.index
-    return value
+from .naming import GraphNames, Names, name_program
+from .ops.context import CostCtx, UnknownSize
+from .ops.registry import lookup
+from .shapes import Checked, GraphShapes, class_key, instantiate, model_syms
+from .tensor_types import Sym
 
 
 @dataclass
@@ -79,13 +30,14 @@ class Row:
     """One line of the table. `params`/`macs` are None when unknown; totals include children."""
 
     depth: int
-    name: str
+    name: str  # the submodule's attribute where the row owns one (the naming pass's), else the label
     op: str
     shape: str
     params: int | None = 0
     frozen: bool = False
     macs: int | None = 0
     unknown: set[str] = field(default_factory=set)  # unsized dimensions that make `macs` unknown
+    module: str | None = None  # the submodule's path in the emitted model (`layer1.0.conv1`), if any
 
 
 @dataclass
@@ -100,14 +52,18 @@ class Summary:
     problems: list[str]  # ops with weights but no `params_count` rule
 
 
-def summarize(checked: Checked, shapes: GraphShapes, depth: int | None = None) -> Summary:
-    """The summary of one checked model; rows nested deeper than `depth` are left out."""
+def summarize(checked: Checked, shapes: GraphShapes, depth: int | None = None,
+              names: Names | None = None) -> Summary:
+    """The summary of one checked model; rows nested deeper than `depth` are left out. Rows
+    are named as the naming pass names the emitted module's submodules (`names`)."""
+    names = names or name_program(checked)
     rows: list[Row] = []
     problems: list[str] = []
     for inp in shapes.graph.inputs:
         rows.append(Row(0, inp.name, "input", shapes.types[inp.name].show()))
     totals = _Totals()
-    _graph_rows(checked, shapes, model_syms(shapes), 0, False, rows, totals, problems)
+    where = _Where(names, names.of(checked, shapes), "")
+    _graph_rows(checked, shapes, model_syms(shapes), 0, False, rows, totals, problems, where)
     if depth is not None:
         rows = [r for r in rows if r.depth <= depth]
     unsized = sorted(totals.unknown)
@@ -124,12 +80,29 @@ class _Totals:
     unknown: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class _Where:
+    """The emitted class a graph's rows belong to, and its submodule's path in the model."""
+
+    names: Names
+    graph: GraphNames
+    prefix: str  # `layer1.0.` for the first step of repeat `layer1`; "" for the model
+
+    def row(self, index: int, label: str) -> tuple[str, str | None]:
+        attr = self.graph.attrs.get(index)
+        return (label, None) if attr is None else (attr, self.prefix + attr)
+
+    def inner(self, node, path: str | None) -> "_Where":
+        return _Where(self.names, self.names.classes[class_key(node)], f"{path}.")
+
+
 def _add(a: int | None, b: int | None) -> int | None:
     return None if a is None or b is None else a + b
 
 
 def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], depth: int, frozen: bool,
-                rows: list[Row], totals: _Totals, problems: list[str]) -> tuple[int | None, int | None]:
+                rows: list[Row], totals: _Totals, problems: list[str],
+                where: _Where) -> tuple[int | None, int | None]:
     """Rows for every node of `shapes.graph`; returns its (parameters, MACs)."""
     graph_params: int | None = 0
     graph_macs: int | None = 0
@@ -141,12 +114,13 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
             shape += f" (+{len(out_types) - 1})"
         is_frozen = frozen or node.frozen
         args = shapes.args.get(index, {})
+        name, module = where.row(index, node.label)
         if node.kind == "op":
             spec = lookup(node.op)
             assert spec is not None
-            row = Row(depth, node.label, node.op, shape, frozen=is_frozen)
+            row = Row(depth, name, node.op, shape, frozen=is_frozen, module=module)
             rows.append(row)
-            ctx = CostCtx(spec, node, in_types, out_types, args)
+            ctx = CostCtx(spec, node.span, in_types, out_types, args)
             row.params = _cost(spec.params_count, ctx, row, problems if spec.has_weights else None, spec.name)
             row.macs = _cost(spec.macs, ctx, row, None, spec.name)
             if row.params is not None:
@@ -163,16 +137,16 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
         elif node.kind == "block":
             block = checked.program.block(node.op)
             assert block is not None
-            row = Row(depth, node.label, f"{node.op} (block)", shape, frozen=is_frozen)
+            row = Row(depth, name, f"{node.op} (block)", shape, frozen=is_frozen, module=module)
             rows.append(row)
             inner = instantiate(checked, block, args["params"], in_types)
             row.params, row.macs = _graph_rows(checked, inner, args["params"], depth + 1, is_frozen, rows,
-                                               totals, problems)
+                                               totals, problems, where.inner(node, module))
         else:
             assert node.body is not None
             count: Sym = args["count"]
             op = f"repeat({count.render()})" + ("" if count.is_const else f" x{count.value}")
-            row = Row(depth, node.label, op, shape, frozen=is_frozen)
+            row = Row(depth, name, op, shape, frozen=is_frozen, module=module)
             rows.append(row)
             params: int | None = 0
             macs: int | None = 0
@@ -180,7 +154,8 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
             for step in range(count.value):
                 body = instantiate(checked, node.body, syms, [current])
                 step_rows: list[Row] = []
-                p, m = _graph_rows(checked, body, syms, depth + 1, is_frozen, step_rows, totals, problems)
+                p, m = _graph_rows(checked, body, syms, depth + 1, is_frozen, step_rows, totals, problems,
+                                   where.inner(node, f"{module}.{step}"))
                 if count.value > 1:
                     for r in step_rows:
                         if r.depth == depth + 1:

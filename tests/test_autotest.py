@@ -1,7 +1,7 @@
 """Every registered op against PyTorch, from random valid programs (runtime/compile_time/autotest.py).
 
 A new op is tested here without writing a test: the parametrisation is the registry. Ops whose
-valid values need more than their parameter types have an entry in `autotest.STRATEGIES`.
+valid values need more than their parameter types declare an `autotest` strategy in their registry entry.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from dataclasses import replace
 import pytest
 
 from tgc.compiler.ops.registry import REGISTRY, Emission, HyperParam, OpSpec, all_ops
-from tgc.compiler.shapes import Dim
+from tgc.compiler.tensor_types import Dim
 from tgc.runtime.compile_time import autotest
 from tgc.runtime.compile_time.autotest import Case, Tensor, autotest_op, render
 
 EXAMPLES = 20  # per op; the whole registry stays well under a minute
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(all_ops()))
 def test_op(name):
     failures = autotest_op(name, max_examples=EXAMPLES)
@@ -43,7 +44,7 @@ def test_wrong_shape_rule_is_caught(monkeypatch):
 def test_untraceable_emission_is_caught(monkeypatch):
     spec = REGISTRY["relu"]
     def branch(ctx):  # Python control flow on a tensor: not traceable
-        v = ctx.inputs[0]
+        v = ctx.exprs[0]
         return Emission(call=f"({v} if {v}.sum() > 0 else -{v})")
 
     python_branch = replace(spec, emit=branch)
@@ -65,13 +66,13 @@ def test_new_op_is_tested_generically():
     """A plugin op with no strategy entry: drawn from its parameter types alone."""
 
     def shape(ctx):
-        ctx.expect_float(ctx.inputs[0])
-        ctx.dim_index(ctx.arg("dim"), ctx.inputs[0])
-        return [ctx.inputs[0]]
+        ctx.expect_float(ctx.in_types[0])
+        ctx.dim_index(ctx.arg("dim"), ctx.in_types[0])
+        return [ctx.in_types[0]]
 
     def emit(ctx):
         scale = ctx.arg("scale").value
-        return Emission(call=f"torch.cumsum({ctx.inputs[0]}, dim={ctx.dim('dim')}) * {scale!r}")
+        return Emission(call=f"torch.cumsum({ctx.exprs[0]}, dim={ctx.dim('dim')}) * {scale!r}")
 
     spec = OpSpec(
         name="autotest_cumsum",
@@ -94,7 +95,7 @@ def test_pinned_parameter_is_reported(monkeypatch):
         width = draw(st.integers(1, 50))
         return Case([Tensor("x", [("batch", None), ("feature", width)])], {"p": 0.25})
 
-    monkeypatch.setitem(autotest.STRATEGIES, "dropout", pinned)
+    monkeypatch.setitem(REGISTRY, "dropout", replace(REGISTRY["dropout"], autotest=pinned))
     assert autotest_op("dropout", max_examples=10) == [
         "dropout: hyper-parameter `p` took only ['0.25'] in 10 examples; "
         "its strategy must draw at least two values"

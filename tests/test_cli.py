@@ -127,6 +127,18 @@ def test_usage_error_in_a_subprocess(tmp_path):
         assert "Traceback" not in r.stderr and r.stderr.strip()
 
 
+def test_usage_errors_of_each_command_module_exit_2_under_python_m(tmp_path):
+    """`python -m tgc.compiler.cli` runs `__main__.py`, which imports the package: the command
+    modules' UsageError is the one `main` catches (when cli.py ran as `__main__` itself, the
+    commands imported a second copy of it, and these were internal errors, exit 3)."""
+    for argv, message in ((["graph", TWO_TOWER, "-o", tmp_path / "g.txt"], "cannot tell the format"),
+                          (["graph", TWO_TOWER, "-o", "-", "--as", "svg"], "SVG needs an output file"),
+                          ([TWO_TOWER, "-o", "-", "--check", "--no-verify"], "--check and --diff need")):
+        r = run_tgc(*argv)
+        assert r.returncode == EXIT_USAGE, (argv, r.stderr)
+        assert message in r.stderr and "internal error" not in r.stderr, (argv, r.stderr)
+
+
 def test_param_and_input_that_exist_are_accepted(tmp_path, capsys):
     path = _write(tmp_path, "model M(hidden: int = 4) {\n    input x: [batch, feature=4]\n"
                             "    y = x >> linear(hidden)\n}\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -223,24 +224,28 @@ def mutated_example(draw):
 # ------------------------------------------------------------------------------ tests
 
 
+@pytest.mark.slow
 @settings(max_examples=700, **SETTINGS)
 @given(random_text)
 def test_random_text(text):
     _run_all(text)
 
 
+@pytest.mark.slow
 @settings(max_examples=700, **SETTINGS)
 @given(token_soup)
 def test_token_soup(text):
     _run_all(text)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, **SETTINGS)
 @given(generated_program())
 def test_generated_programs(text):
     _run_all(text)
 
 
+@pytest.mark.slow
 @settings(max_examples=700, **SETTINGS)
 @given(mutated_example())
 def test_mutated_examples(text):

@@ -71,6 +71,7 @@ def test_error_golden(request, in_golden, tg: pathlib.Path) -> None:
     compare(request, tg.with_suffix(".err"), text + "\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tg", MODELS, ids=lambda p: p.stem)
 def test_model_golden_verifies_and_compiles(in_golden, tg: pathlib.Path) -> None:
     """Each golden passes the fx round trip and `torch.compile(fullgraph=True)` without breaks."""

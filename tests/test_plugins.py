@@ -33,7 +33,7 @@ def _builtins_only():
 
 def _plugin(tmp_path: Path, body: str, name: str = "myops.py") -> Path:
     header = ("from tgc.compiler.ops.registry import Emission, HyperParam, OpSpec, register\n"
-              "from tgc.compiler.shapes import Dim\n\n")
+              "from tgc.compiler.tensor_types import Dim\n\n")
     path = tmp_path / name
     path.write_text(header + textwrap.dedent(body), encoding="utf-8")
     return path
@@ -133,11 +133,11 @@ def test_a_failed_plugin_leaves_no_op_behind(tmp_path):
 
 OFF_BY_ONE = """
     def shape(ctx):
-        x = ctx.inputs[0]
+        x = ctx.in_types[0]
         return [x.replace_dim(-1, Dim(x.dims[-1].name, x.dims[-1].size + 1))]
 
     def emit(ctx):
-        return Emission(call=f"{ctx.inputs[0]} * 2")
+        return Emission(call=f"{ctx.exprs[0]} * 2")
 
     register(OpSpec(name="double", doc="Doubles every element.", example="y = x >> double",
                     shape_doc="[*] -> [*]", shape=shape, emit=emit))

@@ -379,6 +379,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_a_straight_run_exactly(tmp_path):
     straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
     straight_dir.mkdir()
@@ -443,6 +444,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_torchrun_with_two_cpu_processes_trains_and_only_rank_0_writes(tmp_path):
     config = make_config(tmp_path, epochs=1, callbacks=[{"name": "unfreeze", "target": ["enc"], "epoch": 1}])
     (tmp_path / "tiny_model.py").write_text(MODEL_SOURCE)

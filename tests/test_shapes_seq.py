@@ -346,20 +346,22 @@ def test_split_assertion_for_other_widths():
 # ------------------------------------------------------------------------------ emission details
 
 
-def test_probes_skip_discarded_outputs():
-    """With verification probes, every node is bound; outputs bound to `_` are not probed."""
+def test_verification_observes_bound_values_but_not_discarded_ones():
+    """Verification reads `forward`'s locals by the naming pass's names; `_` is no value."""
+    from tgc.compiler.naming import name_program
+    from tgc.runtime.compile_time.verify import load_source, run_model
+
     text = "input x: [batch, token=5, feature=8]\ny = x >> lstm(8) >> linear(4)\n" \
            "a, _ = split(y, 2)\nmerge add(a, a)\n"
     result = front_end("m.tg", text=text)
     checked, _ = check(result.program)
-    source = emit(checked, "m.tg", probes=True)
-    source = source.replace("from tgc.runtime.compile_time.verify import _tgc_probe\n", "")
-    seen: list = []
-    ns: dict = {"_tgc_probe": lambda name, value: seen.append((name, tuple(value.shape)))}
-    exec(source, ns)
-    ns["Model"]()(torch.zeros(2, 5, 8))
-    assert ("a", (2, 5, 2)) in seen
-    assert all(name != "_" for name, _ in seen)
+    names = name_program(checked)
+    namespace, error = load_source(emit(checked, "m.tg", names), "m.tg")
+    assert error is None
+    run = run_model(namespace, names.models[0].cls, checked.models[0], names.models[0])
+    assert run.error is None
+    assert tuple(run.observed["a"].shape) == (2, 5, 2)
+    assert "_" not in run.observed and all(v in checked.models[0].types for v in run.observed)
 
 
 def test_deep_chain_binds_multi_output_under_the_statement_name():

@@ -58,6 +58,35 @@ def test_parameter_totals_equal_the_emitted_module(tg, monkeypatch):
         assert s.frozen == s.total - s.trainable
 
 
+@pytest.mark.parametrize("tg", MODELS, ids=lambda p: p.stem)
+def test_row_names_are_the_emitted_modules_names(tg, monkeypatch):
+    """The submodules `tgc summary` names are exactly the emitted module's `named_modules()`:
+    every tg-level submodule (ops' own children, such as an `nn.Sequential`'s layers or
+    attention's `out_proj`, and a repeat's step containers `h_repeat.0`, have no row)."""
+    for checked, shapes, module in _modules(tg, monkeypatch):
+        s = summarize(checked, shapes)
+        paths = [r.module for r in s.rows if r.module is not None]
+        assert len(paths) == len(set(paths)), paths
+        by_path = dict(module.named_modules())
+        assert [p for p in paths if p not in by_path] == []
+        repeats = {r.module for r in s.rows if r.op.startswith("repeat")}
+        rows = set(paths)
+
+        def covered(name: str) -> bool:  # a row's own module or inside an op's own module
+            parts = name.split(".")
+            prefixes = [".".join(parts[:k]) for k in range(1, len(parts))]
+            if any(p in rows and p not in repeats and not _is_class(s, p) for p in prefixes):
+                return True  # a child of an op's module (nn.Sequential of `mlp`, `out_proj`)
+            return name in rows or (parts[-1].isdigit() and ".".join(parts[:-1]) in repeats)
+
+        assert [n for n in by_path if n and not covered(n)] == []
+
+
+def _is_class(summary, path: str) -> bool:
+    """Whether the row at `path` is a block call (a class of tgc's whose children have rows)."""
+    return any(r.module == path and r.op.endswith("(block)") for r in summary.rows)
+
+
 @pytest.mark.parametrize("name", FLOP_MODELS)
 def test_macs_equal_half_of_torch_flops(name, monkeypatch):
     from torch.utils.flop_counter import FlopCounterMode

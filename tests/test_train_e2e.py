@@ -56,6 +56,7 @@ def _history(out: pathlib.Path) -> list[dict]:
     return json.loads((out / "runs" / "history.json").read_text())["epochs"]
 
 
+@pytest.mark.slow
 def test_digits_reaches_95_percent(tmp_path):
     out = tmp_path / "out"
     _compile("digits.tg", out)
@@ -87,6 +88,7 @@ def test_digits_reaches_95_percent(tmp_path):
     assert correct >= 17
 
 
+@pytest.mark.slow
 def test_diabetes_regression_r2(tmp_path):
     out = tmp_path / "out"
     _compile("diabetes.tg", out)
@@ -97,6 +99,7 @@ def test_diabetes_regression_r2(tmp_path):
     assert best > 0.3
 
 
+@pytest.mark.slow
 def test_generated_files_are_standalone_and_formatted(tmp_path):
     out = tmp_path / "out"
     _compile("train.tg", out)
@@ -130,6 +133,7 @@ def test_model_file_output_with_train_section_says_a_folder_is_needed(tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.py"]
 
 
+@pytest.mark.slow
 def test_folder_check_covers_every_file(tmp_path, capsys):
     out = tmp_path / "out"
     _compile("digits.tg", out)

@@ -13,8 +13,9 @@ import torch.fx
 from tgc.compiler.ops.registry import REGISTRY, Emission
 from tgc.compiler.pipeline import front_end
 from tgc.compiler.shapes import Dim, TType, check
-from tgc.compiler.sym import Sym
-from tgc.runtime.compile_time.verify import _tgc_probe, verify
+from tgc.compiler.tensor_types import Sym
+from tgc.compiler.emit import emit
+from tgc.runtime.compile_time.verify import verify
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
 
@@ -110,7 +111,7 @@ def test_several_models():
 
 def test_submodule_not_called_is_reported(monkeypatch):
     spec = REGISTRY["dropout"]
-    skip = replace(spec, emit=lambda ctx: Emission(call=ctx.inputs[0], module="nn.Dropout(0.5)"))
+    skip = replace(spec, emit=lambda ctx: Emission(call=ctx.exprs[0], module="nn.Dropout(0.5)"))
     monkeypatch.setitem(REGISTRY, "dropout", skip)
     checked, path = compile_file("two_tower.tg")
     messages = verify(checked, path)
@@ -121,26 +122,36 @@ def test_submodule_not_called_is_reported(monkeypatch):
 
 def test_broken_forward_is_reported(monkeypatch):
     spec = REGISTRY["relu"]
-    broken = replace(spec, emit=lambda ctx: Emission(call=f"{ctx.inputs[0]}.view(-1, 7)"))
+    broken = replace(spec, emit=lambda ctx: Emission(call=f"{ctx.exprs[0]}.view(-1, 7)"))
     monkeypatch.setitem(REGISTRY, "relu", broken)
     checked, path = compile_file("card.tg")
     (message,) = verify(checked, path)
     assert message.startswith("Model: the emitted forward fails on zero inputs (x: [2, 16]): RuntimeError")
 
 
-def test_probe_is_a_leaf_in_traced_graphs():
-    class M(torch.nn.Module):
-        def forward(self, x):
-            y = x + 1
-            _tgc_probe("y", y)
-            return y
+def test_the_written_source_is_what_is_verified():
+    # verification runs the very text that is written: a change to it shows, value by value
+    checked, path = compile_file("two_tower.tg")
+    source = emit(checked, path)
+    assert verify(checked, path, source=source) == []
+    line = next(x for x in source.splitlines() if x.strip().startswith("logits = "))
+    code, comment = line.split("  #")
+    changed = source.replace(line, f"{code}[:, :3]  #{comment}")
+    assert verify(checked, path, source=changed) == [
+        "TwoTower: `logits` (linear, two_tower.tg:7): checker says [2, 10], torch gives [2, 3]"
+    ]
 
-    gm = torch.fx.symbolic_trace(M())
-    probes = [n for n in gm.graph.nodes if n.op == "call_function" and n.target is _tgc_probe]
-    assert len(probes) == 1 and probes[0].args[0] == "y"
-    x = torch.ones(2)
-    assert _tgc_probe("x", x) is x
-    assert torch.equal(gm(x), x + 1)
+
+def test_inlined_values_are_observed_through_their_submodules():
+    # `a.1` (the linear inside `a = x >> linear >> relu >> dropout`) has no local of its own
+    checked, path = compile_file("two_tower.tg")
+    source = emit(checked, path)
+    assert "a = self.a_dropout(torch.relu(self.a_linear(x)))" in source
+    t = checked.models[0].types["a.1"]
+    bad = tampered(checked, "a.1", t.replace_dim(-1, Dim("feature", Sym.const(5))))
+    assert verify(bad, path) == [
+        "TwoTower: `a.1` (linear, two_tower.tg:4): checker says [2, 5], torch gives [2, 128]"
+    ]
 
 
 def test_verify_is_deterministic():

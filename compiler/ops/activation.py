@@ -2,13 +2,72 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from ..shapes import OpCtx
-from ..sym import Sym
-from .registry import REGISTRY, Emission, HyperParam, OpSpec, register
+from ..tensor_types import Sym
+from .context import ShapeCtx
+from .registry import Emission, HyperParam, OpSpec, register
 
 _INPLACE = "emitted code never modifies its input in place (branches may share it)"
+
+
+# ------------------------------------------------------------------------------ rules
+
+
+
+def _same(ctx: ShapeCtx):
+    ctx.expect_float(ctx.in_types[0])
+    return [ctx.in_types[0]]
+
+
+def _keep(ctx: ShapeCtx):
+    return [ctx.in_types[0]]
+
+
+def _dim_rule(ctx: ShapeCtx):
+    ctx.expect_float(ctx.in_types[0])
+    ctx.dim_index(ctx.arg("dim"), ctx.in_types[0])
+    return [ctx.in_types[0]]
+
+
+def _dropout_rule(ctx: ShapeCtx):
+    p = ctx.arg("p")
+    ctx.require(_in_unit(p), "`p` must be between 0 and 1")
+    return [ctx.in_types[0]]
+
+
+def _in_unit(p: Sym) -> Sym:
+    value = 0 <= p.value <= 1
+    return Sym.const(value) if p.is_const else Sym(value, ("c", value))
+
+
+def _function(name: str):
+    def emit(ctx) -> Emission:
+        return Emission(call=f"{name}({ctx.exprs[0]})")
+
+    return emit
+
+
+def _gelu(ctx) -> Emission:
+    approx = ctx.arg("approximate")
+    extra = "" if approx.is_const and approx.value == "none" else f", approximate={ctx.rf(approx)}"
+    return Emission(call=f"F.gelu({ctx.exprs[0]}{extra})")
+
+
+def _softmax(name: str):
+    def emit(ctx) -> Emission:
+        return Emission(call=f"torch.{name}({ctx.exprs[0]}, dim={ctx.dim('dim')})")
+
+    return emit
+
+
+def _dropout(ctx) -> Emission:
+    return Emission(call=f"{ctx.m}({ctx.exprs[0]})", module=f"nn.Dropout({ctx.r(ctx.arg('p'))})")
+
+
+def _identity(ctx) -> Emission:
+    return Emission(call=ctx.exprs[0])
+
+
+# ------------------------------------------------------------------------------ the ops
 
 register(
     OpSpec(
@@ -19,6 +78,8 @@ register(
         omitted={"inplace": _INPLACE},
         example="h = x >> linear(128) >> relu",
         shape_doc="[*] -> [*] (element-wise)",
+        shape=_same,
+        emit=_function("torch.relu"),
     )
 )
 
@@ -39,6 +100,8 @@ register(
         ),
         example="h = x >> linear(512) >> gelu",
         shape_doc="[*] -> [*] (element-wise)",
+        shape=_same,
+        emit=_gelu,
     )
 )
 
@@ -51,6 +114,8 @@ register(
         omitted={"inplace": _INPLACE},
         example="h = x >> linear(256) >> silu",
         shape_doc="[*] -> [*] (element-wise)",
+        shape=_same,
+        emit=_function("F.silu"),
     )
 )
 
@@ -62,6 +127,8 @@ register(
         torch_module="torch.nn.Tanh",
         example="h = x >> linear(64) >> tanh",
         shape_doc="[*] -> [*] (element-wise)",
+        shape=_same,
+        emit=_function("torch.tanh"),
     )
 )
 
@@ -73,6 +140,8 @@ register(
         torch_module="torch.nn.Sigmoid",
         example="p = x >> linear(1) >> sigmoid",
         shape_doc="[*] -> [*] (element-wise)",
+        shape=_same,
+        emit=_function("torch.sigmoid"),
     )
 )
 
@@ -95,6 +164,8 @@ register(
         params=(_softmax_dim(),),
         example="probs = logits >> softmax(dim=-1)",
         shape_doc="[*] -> [*] (values along dim sum to 1)",
+        shape=_dim_rule,
+        emit=_softmax("softmax"),
     )
 )
 
@@ -107,6 +178,8 @@ register(
         params=(_softmax_dim(),),
         example="logp = logits >> log_softmax",
         shape_doc="[*] -> [*] (normalised along dim)",
+        shape=_dim_rule,
+        emit=_softmax("log_softmax"),
     )
 )
 
@@ -127,6 +200,9 @@ register(
         omitted={"inplace": _INPLACE},
         example="h = x >> linear(128) >> relu >> dropout(0.1)",
         shape_doc="[*] -> [*] (element-wise)",
+        shape=_dropout_rule,
+        emit=_dropout,
+        owns_module=True,
     )
 )
 
@@ -138,77 +214,7 @@ register(
         torch_module="torch.nn.Identity",
         example="skip = x >> identity",
         shape_doc="[*] -> [*] (unchanged)",
+        shape=_keep,
+        emit=_identity,
     )
 )
-
-
-# ------------------------------------------------------------------------------ shapes and emission
-
-
-def _same(ctx: OpCtx):
-    ctx.expect_float(ctx.inputs[0])
-    return [ctx.inputs[0]]
-
-
-def _keep(ctx: OpCtx):
-    return [ctx.inputs[0]]
-
-
-def _dim_rule(ctx: OpCtx):
-    ctx.expect_float(ctx.inputs[0])
-    ctx.dim_index(ctx.arg("dim"), ctx.inputs[0])
-    return [ctx.inputs[0]]
-
-
-def _dropout_rule(ctx: OpCtx):
-    p = ctx.arg("p")
-    ctx.require(_in_unit(p), "`p` must be between 0 and 1")
-    return [ctx.inputs[0]]
-
-
-def _in_unit(p: Sym) -> Sym:
-    value = 0 <= p.value <= 1
-    return Sym.const(value) if p.is_const else Sym(value, ("c", value))
-
-
-def _function(name: str):
-    def emit(ctx) -> Emission:
-        return Emission(call=f"{name}({ctx.inputs[0]})")
-
-    return emit
-
-
-def _gelu(ctx) -> Emission:
-    approx = ctx.arg("approximate")
-    extra = "" if approx.is_const and approx.value == "none" else f", approximate={ctx.rf(approx)}"
-    return Emission(call=f"F.gelu({ctx.inputs[0]}{extra})")
-
-
-def _softmax(name: str):
-    def emit(ctx) -> Emission:
-        return Emission(call=f"torch.{name}({ctx.inputs[0]}, dim={ctx.dim('dim')})")
-
-    return emit
-
-
-def _dropout(ctx) -> Emission:
-    return Emission(call=f"{ctx.m}({ctx.inputs[0]})", module=f"nn.Dropout({ctx.r(ctx.arg('p'))})")
-
-
-def _identity(ctx) -> Emission:
-    return Emission(call=ctx.inputs[0])
-
-
-_RULES = {
-    "relu": (_same, _function("torch.relu")),
-    "gelu": (_same, _gelu),
-    "silu": (_same, _function("F.silu")),
-    "tanh": (_same, _function("torch.tanh")),
-    "sigmoid": (_same, _function("torch.sigmoid")),
-    "softmax": (_dim_rule, _softmax("softmax")),
-    "log_softmax": (_dim_rule, _softmax("log_softmax")),
-    "dropout": (_dropout_rule, _dropout),
-    "identity": (_keep, _identity),
-}
-for _name, (_shape, _emit) in _RULES.items():
-    register(replace(REGISTRY[_name], shape=_shape, emit=_emit), replace=True)

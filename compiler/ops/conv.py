@@ -1,18 +1,20 @@
-"""The `conv` family: 1-d and 2-d convolutions."""
+"""The `conv` family: 1-d and 2-d convolutions, one factory parametrised by the rank."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from functools import partial
 from typing import Any
 
-from ..shapes import Dim, OpCtx, TType
-from ..sym import Sym
-from .registry import REGISTRY, Emission, HyperParam, OpSpec, register
+from ..tensor_types import Dim, Sym
+from .common import is_default, keywords, render_ints, spatial_ints, window_size
+from .context import ShapeCtx
+from .drawing import Case, Draw, generic_args, ints, maybe, put, sized_input, strategies
+from .registry import Emission, HyperParam, OpSpec, register
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _conv_params() -> tuple[HyperParam, ...]:
+def _conv_hyper_params() -> tuple[HyperParam, ...]:
     return (
         HyperParam(
             "out_channels",
@@ -63,202 +65,11 @@ def _omitted() -> dict[str, str]:
     }
 
 
-register(
-    OpSpec(
-        name="conv1d",
-        doc="Applies a 1-d convolution over a [batch, channel, length] input.",
-        family="conv",
-        torch_module="torch.nn.Conv1d",
-        params=_conv_params(),
-        inferred=("in_channels",),
-        omitted=_omitted(),
-        example='h = x >> conv1d(64, 5, padding="same") >> relu',
-        has_weights=True,
-        shape_doc=(
-            "[batch, channel=in, length] -> [batch, channel=out_channels, length'] with "
-            "length' = (length + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1; "
-            'padding="same" keeps length'
-        ),
-    )
-)
-
-register(
-    OpSpec(
-        name="conv2d",
-        doc="Applies a 2-d convolution over a [batch, channel, height, width] input.",
-        family="conv",
-        torch_module="torch.nn.Conv2d",
-        params=_conv_params(),
-        inferred=("in_channels",),
-        omitted=_omitted(),
-        example="h = img >> conv2d(32, 3, padding=1) >> relu",
-        has_weights=True,
-        shape_doc=(
-            "[batch, channel=in, height, width] -> [batch, channel=out_channels, height', width'], each "
-            "with size' = (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1; "
-            'padding="same" keeps them'
-        ),
-    )
-)
+# ------------------------------------------------------------------------------ rules
 
 
-# ------------------------------------------------------------------------------ shapes and emission
-# The helpers below are shared with the `pool` family (same window arithmetic, same rendering).
-
-
-def is_default(value: Any, default: Any) -> bool:
-    """Whether an evaluated argument is the constant `default` (so the emitted call may omit it)."""
-    if value is None or default is None:
-        return value is None and default is None
-    items = value if isinstance(value, list) else [value]
-    return all(isinstance(v, Sym) and v.is_const and type(v.value) is type(default) and v.value == default
-               for v in items)
-
-
-def render_ints(ctx, value: Any) -> str:
-    """An `ints` argument as Python source: `3`, or a tuple `(3, 5)`; a one-item list is its item."""
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    return ctx.r(value)
-
-
-def keywords(ctx, defaults: dict[str, Any]) -> str:
-    """`, name=value` for each argument that differs from its torch default, in the given order."""
-    out = ""
-    for name, default in defaults.items():
-        value = ctx.arg(name)
-        if not is_default(value, default):
-            out += f", {name}={render_ints(ctx, value)}"
-    return out
-
-
-def spatial_ints(ctx: OpCtx, name: str, n: int, minimum: int) -> list[Sym]:
-    """An `ints` argument as one Sym per spatial dimension (one integer is used for all)."""
-    value = ctx.arg(name)
-    items = value if isinstance(value, list) else [value]
-    if len(items) not in (1, n):
-        ctx.error(f"`{name}` has {len(items)} values, but this op takes one integer or {n}",
-                  f"give one per spatial dimension: `{name}=[{', '.join(['3'] * n)}]`", code="E055")
-    for s in items:
-        if not isinstance(s, Sym) or not isinstance(s.value, int) or isinstance(s.value, bool):
-            ctx.error(f"`{name}` must be an integer or a list of integers", code="E055")
-        if s.value < minimum:
-            want = "positive" if minimum == 1 else "at least 0"
-            ctx.error(f"`{name}` must be {want}, not {s.value}", code="E055")
-    return list(items) * n if len(items) == 1 else list(items)
-
-
-def plus(a: Sym, b: Sym) -> Sym:
-    """a + b, written `a - 2` rather than `a + (-2)` when b is a negative constant."""
-    if b.is_const and b.value < 0:
-        return a - (-b.value)
-    return a + b
-
-
-def tidy(size: Sym) -> Sym:
-    """The same size with its sums collected: `(s - k + 4) // 2` for `(s + (2 - (k - 1) - 1 + 2)) // 2`."""
-    return Sym(size.value, _tidy(size.tree), size.placeholder)
-
-
-def _int_const(tree: tuple) -> bool:
-    return tree[0] == "c" and isinstance(tree[1], int) and not isinstance(tree[1], bool)
-
-
-def _tidy(tree: tuple) -> tuple:
-    if tree[0] in ("+", "-", "neg") or (tree[0] == "*" and (_int_const(tree[1]) or _int_const(tree[2]))):
-        terms: dict[tuple, int] = {}
-        const = _collect_linear(tree, 1, terms)
-        return _rebuild(terms, const)
-    if tree[0] in ("//", "%", "*", "/", "=="):
-        return (tree[0], _tidy(tree[1]), _tidy(tree[2]))
-    return tree
-
-
-def _collect_linear(tree: tuple, sign: int, terms: dict[tuple, int]) -> Any:
-    """Adds sign * tree to `terms` (opaque sub-expression -> integer coefficient); returns the constant."""
-    kind = tree[0]
-    if _int_const(tree):
-        return sign * tree[1]
-    if kind == "+":
-        return _collect_linear(tree[1], sign, terms) + _collect_linear(tree[2], sign, terms)
-    if kind == "-":
-        return _collect_linear(tree[1], sign, terms) + _collect_linear(tree[2], -sign, terms)
-    if kind == "neg":
-        return _collect_linear(tree[1], -sign, terms)
-    if kind == "*" and _int_const(tree[1]):
-        return _collect_linear(tree[2], sign * tree[1][1], terms)
-    if kind == "*" and _int_const(tree[2]):
-        return _collect_linear(tree[1], sign * tree[2][1], terms)
-    key = _tidy(tree)
-    terms[key] = terms.get(key, 0) + sign
-    return 0
-
-
-def _rebuild(terms: dict[tuple, int], const: int) -> tuple:
-    items = [(t, k) for t, k in terms.items() if k != 0]
-    items.sort(key=lambda item: item[1] < 0)  # a positive term first, so the sum does not start with `-`
-
-    def scaled(t: tuple, k: int) -> tuple:
-        return t if k == 1 else ("*", ("c", k), t)
-
-    if not items:
-        return ("c", const)
-    if items[0][1] > 0:
-        tree = scaled(*items[0])
-    else:
-        tree = ("-", ("c", const), scaled(items[0][0], -items[0][1])) if const else ("neg", scaled(items[0][0], -items[0][1]))
-        const = 0
-    for t, k in items[1:]:
-        tree = ("+", tree, scaled(t, k)) if k > 0 else ("-", tree, scaled(t, -k))
-    if const:
-        tree = ("+", tree, ("c", const)) if const > 0 else ("-", tree, ("c", -const))
-    return tree
-
-
-def window_size(ctx: OpCtx, x: TType, index: int, kernel: Sym, stride: Sym, pad: Sym, dilation: Sym,
-                ceil_mode: bool = False) -> Sym | None:
-    """Output length of a sliding window over dimension `index` of `x` (torch's formula).
-
-    floor((L + 2*pad - dilation*(kernel-1) - 1) / stride) + 1, or with ceil_mode rounded up
-    unless the last window would start in the right padding. Sizes stay symbolic.
-    """
-    dim = x.dims[index]
-    length = dim.size
-    span = dilation * (kernel - 1) + 1
-    if length is None:
-        return None  # a dimension without a size (images of any size) stays without one
-    label = f"`{dim.name}`" if dim.name else f"{index}"
-    if not ceil_mode and length.value + 2 * pad.value < span.value:  # with ceil_mode torch allows it
-        spans = f"kernel size {kernel.value}" + (
-            f" with dilation {dilation.value} spans {span.value}," if dilation.value != 1 else " is")
-        padded = f"{length.value}" + (f", padded to {length.value + 2 * pad.value}" if pad.value else "")
-        ctx.error(f"{spans} larger than dimension {label} of `{ctx.input_names[0]}` ({padded})",
-                  "use a smaller kernel, more padding, or a larger input", code="E055")
-    rest = 2 * pad - dilation * (kernel - 1)  # L + rest: the number of window positions at stride 1
-    if stride.is_const and stride.value == 1 and not ceil_mode:
-        return tidy(plus(length, rest))
-    # floor((L + rest - 1) / s) + 1 == (L + rest - 1 + s) // s, which folds to `height // 2` for a 2x2 pool
-    out = plus(length, rest - 1 + stride + (stride - 1 if ceil_mode else 0)) // stride
-    # with ceil_mode torch drops the last window when it would start inside the right padding,
-    # which can only happen when the stride exceeds the kernel's span minus the padding
-    fixed = all(v.is_const for v in (kernel, stride, pad, dilation))
-    if ceil_mode and (not fixed or stride.value > span.value - pad.value):
-        start = (out - 1) * stride
-        limit = length + pad
-        if start.value >= limit.value:
-            out = out - 1
-            holds = (Sym.const(1) // (start // limit + 1)).equals(0)  # start >= limit, in + - * // == only
-        else:
-            holds = (start // limit).equals(0)  # start < limit
-        if not holds.is_const:
-            ctx.require(tidy(holds), f"with ceil_mode, the output size of dimension {label} follows one "
-                        "formula only for sizes like these")
-    return tidy(out)
-
-
-def _conv_shape(ctx: OpCtx):
-    (x,) = ctx.inputs
-    n = 1 if ctx.spec.name == "conv1d" else 2
+def _conv_shape(n: int, ctx: ShapeCtx):
+    (x,) = ctx.in_types
     ctx.expect_rank(x, n + 2, n + 2)
     ctx.expect_float(x)
     channels = x.dims[1]
@@ -302,9 +113,8 @@ def _conv_shape(ctx: OpCtx):
     return [x.with_dims(dims)]
 
 
-def _conv_emit(ctx) -> Emission:
+def _conv_emit(cls: str, ctx) -> Emission:
     x = ctx.in_types[0]
-    cls = "nn.Conv1d" if ctx.spec.name == "conv1d" else "nn.Conv2d"
     padding = ctx.arg("padding")
     kw = keywords(ctx, {"stride": 1})
     if not (is_default(padding, 0) or (isinstance(padding, Sym) and padding.value == "valid")):
@@ -312,11 +122,10 @@ def _conv_emit(ctx) -> Emission:
     kw += keywords(ctx, {"dilation": 1, "groups": 1, "bias": True, "padding_mode": "zeros"})
     module = (f"{cls}({ctx.r(ctx.size(x, 1))}, {ctx.r(ctx.arg('out_channels'))}, "
               f"{render_ints(ctx, ctx.arg('kernel_size'))}{kw})")
-    return Emission(call=f"{ctx.m}({ctx.inputs[0]})", module=module)
+    return Emission(call=f"{ctx.m}({ctx.exprs[0]})", module=module)
 
 
-def _kernel_volume(ctx) -> int:
-    n = 1 if ctx.spec.name == "conv1d" else 2
+def _kernel_volume(n: int, ctx) -> int:
     kernel = ctx.value("kernel_size")
     sizes = kernel if isinstance(kernel, list) else [kernel]
     volume = 1
@@ -325,17 +134,97 @@ def _kernel_volume(ctx) -> int:
     return volume
 
 
-def _conv_params(ctx) -> int:
-    c_in, c_out = ctx.size(ctx.inputs[0], 1), ctx.size(ctx.outputs[0], 1)
-    weight = c_out * (c_in // ctx.value("groups")) * _kernel_volume(ctx)
+def _conv_params_count(n: int, ctx) -> int:
+    c_in, c_out = ctx.size(ctx.in_types[0], 1), ctx.size(ctx.out_types[0], 1)
+    weight = c_out * (c_in // ctx.value("groups")) * _kernel_volume(n, ctx)
     return weight + (c_out if ctx.value("bias") else 0)
 
 
-def _conv_macs(ctx) -> int:
-    c_in = ctx.size(ctx.inputs[0], 1)
-    return ctx.numel(ctx.outputs[0]) * (c_in // ctx.value("groups")) * _kernel_volume(ctx)
+def _conv_macs(n: int, ctx) -> int:
+    c_in = ctx.size(ctx.in_types[0], 1)
+    return ctx.numel(ctx.out_types[0]) * (c_in // ctx.value("groups")) * _kernel_volume(n, ctx)
 
 
-for _name in ("conv1d", "conv2d"):
-    register(replace(REGISTRY[_name], shape=_conv_shape, emit=_conv_emit, params_count=_conv_params,
-                     macs=_conv_macs), replace=True)
+# ------------------------------------------------------------------------------ autotest
+
+
+def _conv_strategy(nd: int, draw: Draw, spec) -> Case:
+    st = strategies()
+    groups = draw(st.integers(1, 3))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 3))
+    kernel = [draw(st.integers(1, 4)) for _ in range(nd)]
+    dilation = [draw(st.integers(1, 2)) for _ in range(nd)]
+    mode = draw(st.sampled_from(list(spec.param("padding_mode").choices)))
+    form = draw(st.sampled_from(["int", "same", "valid"]))
+    if form == "same":
+        stride = [1] * nd
+        total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        sides = [t - t // 2 for t in total]  # the larger side
+        pads = [0] * nd
+        padding: Any = "same"
+    else:
+        stride = [draw(st.integers(1, 3)) for _ in range(nd)]
+        pads = [0] * nd if form == "valid" else [draw(st.integers(0, 2)) for _ in range(nd)]
+        sides = pads
+        padding = "valid" if form == "valid" else ints(draw, pads, omit_default=0)
+    sizes = []
+    for k, d, p, side in zip(kernel, dilation, pads, sides):
+        low = max(1, d * (k - 1) + 1 - 2 * p, side + 1 if mode != "zeros" else 1)
+        sizes.append(draw(st.integers(low, max(low, 8))))
+    labels = ["chan", *_SPATIAL[nd]]
+    x = sized_input(draw, "x", labels, sizes=[c_in, *sizes])
+    args: dict[str, Any] = {"out_channels": c_out, "kernel_size": ints(draw, kernel)}
+    put(args, "stride", ints(draw, stride, omit_default=1))
+    put(args, "padding", padding)
+    put(args, "dilation", ints(draw, dilation, omit_default=1))
+    put(args, "groups", maybe(draw, groups, groups == 1))
+    put(args, "padding_mode", maybe(draw, mode, mode == "zeros"))
+    handled = ("out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "padding_mode")
+    return Case([x], generic_args(draw, spec, x, args, skip=handled))
+
+
+# ------------------------------------------------------------------------------ the family
+
+# the spatial dimensions of an n-d convolution's input, after [batch, channel]
+_SPATIAL = {1: ["length"], 2: ["height", "width"], 3: ["depth", "height", "width"]}
+
+_EXAMPLES = {
+    1: 'h = x >> conv1d(64, 5, padding="same") >> relu',
+    2: "h = img >> conv2d(32, 3, padding=1) >> relu",
+    3: "h = vol >> conv3d(16, 3, padding=1) >> relu",
+}
+
+
+def conv_op(n: int) -> OpSpec:
+    """The n-d convolution `conv{n}d` (`nn.Conv{n}d`)."""
+    spatial = _SPATIAL[n]
+    dims = ", ".join(spatial)
+    primed = ", ".join(f"{d}'" for d in spatial)
+    size = "length" if n == 1 else "size"
+    each = f"{size}'" if n == 1 else f"each with size'"
+    return OpSpec(
+        name=f"conv{n}d",
+        doc=f"Applies a {n}-d convolution over a [batch, channel, {dims}] input.",
+        family="conv",
+        torch_module=f"torch.nn.Conv{n}d",
+        params=_conv_hyper_params(),
+        inferred=("in_channels",),
+        omitted=_omitted(),
+        example=_EXAMPLES[n],
+        has_weights=True,
+        shape_doc=(
+            f"[batch, channel=in, {dims}] -> [batch, channel=out_channels, {primed}]"
+            + (f" with {each}" if n == 1 else f", {each}")
+            + f" = ({size} + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1; "
+            f'padding="same" keeps {"length" if n == 1 else "them"}'
+        ),
+        shape=partial(_conv_shape, n),
+        emit=partial(_conv_emit, f"nn.Conv{n}d"),
+        params_count=partial(_conv_params_count, n),
+        macs=partial(_conv_macs, n),
+        autotest=partial(_conv_strategy, n),
+    )
+
+
+for _n in (1, 2):
+    register(conv_op(_n))

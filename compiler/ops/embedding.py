@@ -2,10 +2,74 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from ..tensor_types import Dim
+from .context import ShapeCtx
+from .drawing import Case, Draw, Tensor, maybe, put, strategies
+from .registry import Emission, HyperParam, OpSpec, register
 
-from ..shapes import Dim, OpCtx
-from .registry import REGISTRY, Emission, HyperParam, OpSpec, register
+
+# ------------------------------------------------------------------------------ shapes and emission
+
+# The new trailing dimension is named `feature`, the name every op and every unshaped input uses
+# for the vector width (so `linear`/`layernorm` after it read `[batch, token, feature=...]`).
+# Ids that already have a `feature` dimension (categorical columns) get `embedding` instead, so
+# names stay unique.
+_NEW_NAMES = ("feature", "embedding")
+
+
+def _shape(ctx: ShapeCtx):
+    (ids,) = ctx.in_types
+    ctx.expect_rank(ids, 1)
+    ctx.expect_int(ids)
+    num = ctx.int_arg("num_embeddings")
+    width = ctx.int_arg("embedding_dim")
+    if num.value < 1:
+        ctx.error(f"`num_embeddings` must be positive, not {num.value}")
+    if width.value < 1:
+        ctx.error(f"`embedding_dim` must be positive, not {width.value}")
+    pad = ctx.int_arg("padding_idx")
+    if pad is not None:
+        if not -num.value <= pad.value < num.value:
+            ctx.error(f"`padding_idx` ({pad.value}) is out of range for {num.value} embeddings",
+                      f"it must lie in [-{num.value}, {num.value}); 0 is the usual padding id")
+        if not (pad.is_const and num.is_const):
+            # -num <= pad < num, written with the operators sizes have: pad // num == 0 (pad >= 0)
+            inside = (pad // num).equals(0) if pad.value >= 0 else ((-pad - 1) // num).equals(0)
+            ctx.require(inside, "`padding_idx` must lie in [-num_embeddings, num_embeddings)")
+    taken = {d.name for d in ids.dims}
+    name = next((n for n in _NEW_NAMES if n not in taken), None)
+    return [ids.with_dims([*ids.dims, Dim(name, width)], "float32")]
+
+
+def _emit(ctx) -> Emission:
+    pad = ctx.arg("padding_idx")
+    extra = "" if pad is None else f", padding_idx={ctx.r(pad)}"
+    module = f"nn.Embedding({ctx.r(ctx.arg('num_embeddings'))}, {ctx.r(ctx.arg('embedding_dim'))}{extra})"
+    return Emission(call=f"{ctx.m}({ctx.exprs[0]})", module=module)
+
+
+def _params(ctx) -> int:
+    return ctx.value("num_embeddings") * ctx.value("embedding_dim")
+
+
+# ------------------------------------------------------------------------------ autotest
+
+
+def _strategy(draw: Draw, spec) -> Case:
+    st = strategies()
+    vocab = draw(st.integers(1, 20))
+    dims: list[tuple[str | None, int | None]] = [("batch", None)]
+    dims.append(("token", None) if draw(st.booleans()) else (draw(st.sampled_from(["token", None])),
+                                                              draw(st.integers(1, 5))))
+    if draw(st.booleans()):
+        dims.append((None, draw(st.integers(1, 3))))
+    ids = Tensor("ids", dims, draw(st.sampled_from(["int64", "int32"])))
+    args: dict[str, Any] = {"num_embeddings": vocab, "embedding_dim": draw(st.integers(1, 8))}
+    put(args, "padding_idx", maybe(draw, draw(st.integers(-vocab, vocab - 1))))
+    return Case([ids], args)
+
+
+# ------------------------------------------------------------------------------ the op
 
 register(
     OpSpec(
@@ -50,52 +114,9 @@ register(
         example="h = tokens >> embedding(vocab=10000, dim=128)",
         has_weights=True,
         shape_doc="long[batch, *] -> [batch, *, feature=embedding_dim]",
+        shape=_shape,
+        emit=_emit,
+        params_count=_params,
+        autotest=_strategy,
     )
 )
-
-
-# ------------------------------------------------------------------------------ shapes and emission
-
-# The new trailing dimension is named `feature`, the name every op and every unshaped input uses
-# for the vector width (so `linear`/`layernorm` after it read `[batch, token, feature=...]`).
-# Ids that already have a `feature` dimension (categorical columns) get `embedding` instead, so
-# names stay unique.
-_NEW_NAMES = ("feature", "embedding")
-
-
-def _shape(ctx: OpCtx):
-    (ids,) = ctx.inputs
-    ctx.expect_rank(ids, 1)
-    ctx.expect_int(ids)
-    num = ctx.int_arg("num_embeddings")
-    width = ctx.int_arg("embedding_dim")
-    if num.value < 1:
-        ctx.error(f"`num_embeddings` must be positive, not {num.value}")
-    if width.value < 1:
-        ctx.error(f"`embedding_dim` must be positive, not {width.value}")
-    pad = ctx.int_arg("padding_idx")
-    if pad is not None:
-        if not -num.value <= pad.value < num.value:
-            ctx.error(f"`padding_idx` ({pad.value}) is out of range for {num.value} embeddings",
-                      f"it must lie in [-{num.value}, {num.value}); 0 is the usual padding id")
-        if not (pad.is_const and num.is_const):
-            # -num <= pad < num, written with the operators sizes have: pad // num == 0 (pad >= 0)
-            inside = (pad // num).equals(0) if pad.value >= 0 else ((-pad - 1) // num).equals(0)
-            ctx.require(inside, "`padding_idx` must lie in [-num_embeddings, num_embeddings)")
-    taken = {d.name for d in ids.dims}
-    name = next((n for n in _NEW_NAMES if n not in taken), None)
-    return [ids.with_dims([*ids.dims, Dim(name, width)], "float32")]
-
-
-def _emit(ctx) -> Emission:
-    pad = ctx.arg("padding_idx")
-    extra = "" if pad is None else f", padding_idx={ctx.r(pad)}"
-    module = f"nn.Embedding({ctx.r(ctx.arg('num_embeddings'))}, {ctx.r(ctx.arg('embedding_dim'))}{extra})"
-    return Emission(call=f"{ctx.m}({ctx.inputs[0]})", module=module)
-
-
-def _params(ctx) -> int:
-    return ctx.value("num_embeddings") * ctx.value("embedding_dim")
-
-
-register(replace(REGISTRY["embedding"], shape=_shape, emit=_emit, params_count=_params), replace=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from ..shapes import Dim, OpCtx
+from ..tensor_types import Dim
+from .context import ShapeCtx
 from .registry import Emission, HyperParam, OpSpec, register
 
 
-def _shape(ctx: OpCtx):
-    (x,) = ctx.inputs
+def _shape(ctx: ShapeCtx):
+    (x,) = ctx.in_types
     width = ctx.feature_width()
     out = ctx.int_arg("out_features")
     if out is None:
@@ -18,13 +19,13 @@ def _shape(ctx: OpCtx):
 
 
 def _params(ctx) -> int:
-    width, out = ctx.size(ctx.inputs[0]), ctx.size(ctx.outputs[0])
+    width, out = ctx.size(ctx.in_types[0]), ctx.size(ctx.out_types[0])
     return width * out + (out if ctx.value("bias") else 0)
 
 
 def _macs(ctx) -> int:
-    x = ctx.inputs[0]
-    return ctx.positions(x) * ctx.size(x) * ctx.size(ctx.outputs[0])
+    x = ctx.in_types[0]
+    return ctx.positions(x) * ctx.size(x) * ctx.size(ctx.out_types[0])
 
 
 def _emit(ctx) -> Emission:
@@ -33,7 +34,7 @@ def _emit(ctx) -> Emission:
     out = ctx.arg("out_features") or in_features
     bias = ctx.arg("bias")
     extra = "" if bias.value is True else f", bias={ctx.r(bias)}"
-    return Emission(call=f"{ctx.m}({ctx.inputs[0]})",
+    return Emission(call=f"{ctx.m}({ctx.exprs[0]})",
                     module=f"nn.Linear({ctx.r(in_features)}, {ctx.r(out)}{extra})")
 
 

@@ -7,12 +7,12 @@ op, with `varargs` collecting the widths and `library="std"` making it need `imp
 
 from __future__ import annotations
 
-from ..shapes import Dim, OpCtx
-from ..sym import Sym
+from ..tensor_types import Dim, Sym
+from .context import ShapeCtx
 from .registry import Emission, HyperParam, OpSpec, register
 
 
-def _widths(ctx: OpCtx) -> list[Sym]:
+def _widths(ctx: ShapeCtx) -> list[Sym]:
     value = ctx.arg("widths")
     widths = value if isinstance(value, list) else [value]
     for i, w in enumerate(widths, start=1):
@@ -23,8 +23,8 @@ def _widths(ctx: OpCtx) -> list[Sym]:
     return widths
 
 
-def _shape(ctx: OpCtx):
-    (x,) = ctx.inputs
+def _shape(ctx: ShapeCtx):
+    (x,) = ctx.in_types
     ctx.expect_rank(x, 2)
     ctx.feature_width()
     widths = _widths(ctx)
@@ -36,7 +36,7 @@ def _shape(ctx: OpCtx):
 
 def _layers(ctx) -> list[tuple[int, int]]:
     value = ctx.value("widths")
-    sizes = [ctx.size(ctx.inputs[0]), *(value if isinstance(value, list) else [value])]
+    sizes = [ctx.size(ctx.in_types[0]), *(value if isinstance(value, list) else [value])]
     return list(zip(sizes, sizes[1:]))
 
 
@@ -45,12 +45,12 @@ def _params(ctx) -> int:
 
 
 def _macs(ctx) -> int:
-    return ctx.positions(ctx.inputs[0]) * sum(a * b for a, b in _layers(ctx))
+    return ctx.positions(ctx.in_types[0]) * sum(a * b for a, b in _layers(ctx))
 
 
 def _emit(ctx) -> Emission:
     x = ctx.in_types[0]
-    sizes = [ctx.size(x, -1), *_widths(ctx.op)]
+    sizes = [ctx.size(x, -1), *_widths(ctx)]
     p = ctx.arg("p")
     # a literal 0 leaves the dropout layers out; a parameter keeps them (Dropout(0) is the identity)
     dropout = f"nn.Dropout({ctx.r(p)})" if not (p.is_const and p.value == 0) else None
@@ -59,7 +59,7 @@ def _emit(ctx) -> Emission:
         layers += [f"nn.Linear({ctx.r(a)}, {ctx.r(b)})", "nn.ReLU()"]
         if dropout:
             layers.append(dropout)
-    return Emission(call=f"{ctx.m}({ctx.inputs[0]})", module=f"nn.Sequential({', '.join(layers)})")
+    return Emission(call=f"{ctx.m}({ctx.exprs[0]})", module=f"nn.Sequential({', '.join(layers)})")
 
 
 register(

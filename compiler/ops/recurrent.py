@@ -1,11 +1,19 @@
-"""The `recurrent` family: LSTM and GRU layers over a [batch, token, feature] sequence."""
+"""The `recurrent` family: LSTM and GRU layers over a [batch, token, feature] sequence.
+
+Both are built by one factory, `recurrent_op(kind)`, from a small table of per-kind facts
+(`_KINDS`: the class, the number of gates, the final states and how the call's result unpacks).
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
-from ..shapes import Dim, OpCtx
-from .registry import REGISTRY, Emission, HyperParam, OpSpec, register
+from ..tensor_types import Dim
+from .context import ShapeCtx
+from .drawing import Case, Draw, Tensor, chained, generic_args, maybe, put, strategies
+from .registry import Emission, HyperParam, OpSpec, register
 
 
 def _rnn_params() -> tuple[HyperParam, ...]:
@@ -52,46 +60,54 @@ def _omitted() -> dict[str, str]:
     }
 
 
-register(
-    OpSpec(
+@dataclass(frozen=True)
+class _Kind:
+    """What tells one recurrent layer from the other."""
+
+    name: str
+    cls: str  # the torch class in `nn`, `LSTM`
+    gates: int  # weight blocks per layer: 4 for an LSTM (i, f, g, o), 3 for a GRU (r, z, n)
+    outputs: tuple[str, ...]  # the sequence, then the final states
+    unpack: str  # how the module's result unpacks into the outputs
+    doc: str
+    omitted: dict[str, str]
+    example: str
+    shape_doc: str
+
+
+_KINDS = {
+    "lstm": _Kind(
         name="lstm",
-        doc="Long short-term memory over a sequence; gives the output sequence and the final hidden and cell states.",
-        family="recurrent",
-        torch_module="torch.nn.LSTM",
+        cls="LSTM",
+        gates=4,
         outputs=("seq", "h_n", "c_n"),
-        params=_rnn_params(),
-        inferred=("input_size",),
+        unpack="{}, ({}, {})",
+        doc="Long short-term memory over a sequence; gives the output sequence and the final hidden and cell states.",
         omitted={
             **_omitted(),
             "proj_size": "projected LSTMs are not supported (h_n would differ in width from c_n)",
         },
         example="seq, h_n, c_n = lstm(x, hidden=64)",
-        has_weights=True,
         shape_doc=(
             "[batch, token, feature] -> seq [batch, token, feature=hidden_size * directions], "
             "h_n and c_n [layer=num_layers * directions, batch, feature=hidden_size]"
         ),
-    )
-)
-
-register(
-    OpSpec(
+    ),
+    "gru": _Kind(
         name="gru",
-        doc="Gated recurrent unit over a sequence; gives the output sequence and the final hidden state.",
-        family="recurrent",
-        torch_module="torch.nn.GRU",
+        cls="GRU",
+        gates=3,
         outputs=("seq", "h_n"),
-        params=_rnn_params(),
-        inferred=("input_size",),
+        unpack="{}, {}",
+        doc="Gated recurrent unit over a sequence; gives the output sequence and the final hidden state.",
         omitted=_omitted(),
         example="seq, h_n = gru(x, hidden=64, layers=2)",
-        has_weights=True,
         shape_doc=(
             "[batch, token, feature] -> seq [batch, token, feature=hidden_size * directions], "
             "h_n [layer=num_layers * directions, batch, feature=hidden_size]"
         ),
-    )
-)
+    ),
+}
 
 
 # ------------------------------------------------------------------------------ shapes and emission
@@ -103,11 +119,11 @@ register(
 # caller may raise.
 
 
-def _shape(ctx: OpCtx):
-    (x,) = ctx.inputs
+def _shape(kind: _Kind, ctx: ShapeCtx):
+    (x,) = ctx.in_types
     if x.rank != 3:
         ctx.error(f"`{ctx.input_names[0]}` has {x.rank} dimension{'s' if x.rank != 1 else ''} "
-                  f"{x.show()}, but 3 are needed", f"{ctx.spec.name} takes a [batch, token, feature] sequence",
+                  f"{x.show()}, but 3 are needed", f"{kind.name} takes a [batch, token, feature] sequence",
                   code="E051")
     ctx.expect_float(x)
     feature = x.dims[-1]
@@ -127,51 +143,93 @@ def _shape(ctx: OpCtx):
     directions = _directions(ctx)
     seq = x.replace_dim(-1, Dim(feature.name, hidden * directions))
     state = x.with_dims((Dim("layer", layers * directions), x.dims[0], Dim(feature.name, hidden)))
-    return [seq, state, state][: len(ctx.spec.outputs)]
+    return [seq] + [state] * (len(kind.outputs) - 1)
 
 
-def _directions(ctx: OpCtx):
+def _directions(ctx: ShapeCtx):
     bi = ctx.arg("bidirectional")
     if bi.is_const:
         return 2 if bi.value else 1
     return bi + 1  # a bool parameter: `bidirectional + 1` directions
 
 
-def _emit(ctx) -> Emission:
+def _emit(kind: _Kind, ctx) -> Emission:
     x = ctx.in_types[0]
     extra = ""
     for name in ("num_layers", "bias", "dropout", "bidirectional"):
         value = ctx.arg(name)
         if not value.is_const or value.value != ctx.spec.param(name).default:
             extra += f", {name}={ctx.r(value)}"
-    cls = "LSTM" if ctx.spec.name == "lstm" else "GRU"
-    module = f"nn.{cls}({ctx.r(ctx.size(x, -1))}, {ctx.r(ctx.arg('hidden_size'))}, batch_first=True{extra})"
-    unpack = "{}, ({}, {})" if ctx.spec.name == "lstm" else "{}, {}"
-    return Emission(call=f"{ctx.m}({ctx.inputs[0]})", module=module, unpack=unpack, first="[0]")
+    module = f"nn.{kind.cls}({ctx.r(ctx.size(x, -1))}, {ctx.r(ctx.arg('hidden_size'))}, batch_first=True{extra})"
+    return Emission(call=f"{ctx.m}({ctx.exprs[0]})", module=module, unpack=kind.unpack, first="[0]")
 
 
-def _layer_sizes(ctx) -> tuple[int, int, list[int]]:
-    """(gates, directions, the input width of each layer)."""
-    gates = 4 if ctx.spec.name == "lstm" else 3
+def _layer_sizes(ctx) -> tuple[int, list[int]]:
+    """(directions, the input width of each layer)."""
     hidden, layers = ctx.value("hidden_size"), ctx.value("num_layers")
     directions = 2 if ctx.value("bidirectional") else 1
-    return gates, directions, [ctx.size(ctx.inputs[0])] + [hidden * directions] * (layers - 1)
+    return directions, [ctx.size(ctx.in_types[0])] + [hidden * directions] * (layers - 1)
 
 
-def _params(ctx) -> int:
-    gates, directions, widths = _layer_sizes(ctx)
+def _params(kind: _Kind, ctx) -> int:
+    gates = kind.gates
+    directions, widths = _layer_sizes(ctx)
     hidden = ctx.value("hidden_size")
     biases = 2 * gates * hidden if ctx.value("bias") else 0  # bias_ih and bias_hh
     return directions * sum(gates * hidden * (w + hidden) + biases for w in widths)
 
 
-def _macs(ctx) -> int:
-    gates, directions, widths = _layer_sizes(ctx)
+def _macs(kind: _Kind, ctx) -> int:
+    gates = kind.gates
+    directions, widths = _layer_sizes(ctx)
     hidden = ctx.value("hidden_size")
-    steps = ctx.size(ctx.inputs[0], 1)
+    steps = ctx.size(ctx.in_types[0], 1)
     return steps * directions * sum(gates * hidden * (w + hidden) for w in widths)
 
 
-for _name in ("lstm", "gru"):
-    register(replace(REGISTRY[_name], shape=_shape, emit=_emit, params_count=_params, macs=_macs),
-             replace=True)
+# ------------------------------------------------------------------------------ autotest
+
+
+def _strategy(draw: Draw, spec) -> Case:
+    st = strategies()
+    token = ("token", None) if draw(st.booleans()) else ("token", draw(st.integers(1, 4)))
+    feature = (draw(st.sampled_from(["feature", None])), draw(st.integers(1, 4)))
+    x = Tensor("x", [("batch", None), token, feature])
+    args: dict[str, Any] = {"hidden_size": draw(st.integers(1, 4))}
+    layers = draw(st.integers(1, 3))
+    put(args, "num_layers", maybe(draw, layers, layers == 1))
+    if layers == 1:  # dropout acts between stacked layers; with one layer only 0 is allowed
+        put(args, "dropout", maybe(draw, 0.0))
+    skip = ("num_layers", "dropout") if layers == 1 else ("num_layers",)
+    args = generic_args(draw, spec, x, args, skip=skip)
+    return chained(draw, Case([x], args, outputs=len(spec.outputs)))
+
+
+# ------------------------------------------------------------------------------ the family
+
+
+def recurrent_op(kind: str) -> OpSpec:
+    """The recurrent layer `kind` ("lstm" or "gru", `nn.LSTM`/`nn.GRU`, always batch-first)."""
+    facts = _KINDS[kind]
+    return OpSpec(
+        name=facts.name,
+        doc=facts.doc,
+        family="recurrent",
+        torch_module=f"torch.nn.{facts.cls}",
+        outputs=facts.outputs,
+        params=_rnn_params(),
+        inferred=("input_size",),
+        omitted=dict(facts.omitted),
+        example=facts.example,
+        has_weights=True,
+        shape_doc=facts.shape_doc,
+        shape=partial(_shape, facts),
+        emit=partial(_emit, facts),
+        params_count=partial(_params, facts),
+        macs=partial(_macs, facts),
+        autotest=_strategy,
+    )
+
+
+for _kind in _KINDS:
+    register(recurrent_op(_kind))

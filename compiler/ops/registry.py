@@ -1,14 +1,21 @@
 """The op registry: one declarative `OpSpec` per op, looked up by name.
 
-Every stage reads ops from here instead of branching on op names: the resolver checks calls
-against `inputs`/`params`, the shape checker runs `shape`, the emitter runs `emit`, `tgc ops`
-prints the docs. Plugins register ops through `register`, the same API as the built-ins.
+An op is one declaration in one file: signature, hyper-parameters with docs, shape rule,
+emission, cost and autotest strategy. Every stage reads ops from here instead of branching on op
+names: the resolver checks calls against `inputs`/`params`, the shape checker runs `shape`, the
+emitter runs `emit`, `tgc summary` runs `params_count`/`macs`, `tgc test-ops` draws cases with
+`autotest`, `tgc ops` prints the docs. Plugins register ops through `register`, the same API as
+the built-ins. The built-in families are registered when `tgc.compiler.ops` is imported.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+# The hyper-parameter types (int, ints, padding, dim, dims, shape, sections, ...): one object each,
+# which checks an argument (resolve), evaluates it (shapes) and describes it (help, diagnostics).
+from .paramtypes import PARAM_TYPES, ParamType, param_type  # noqa: F401
 
 
 class _Required:
@@ -26,21 +33,6 @@ class _Required:
 
 
 REQUIRED: Any = _Required()
-
-# What each hyper-parameter type accepts, in words for diagnostics and help pages.
-PARAM_TYPES: dict[str, str] = {
-    "int": "an integer",
-    "float": "a number",
-    "bool": "`true` or `false`",
-    "str": "a string",
-    "dim": "a dimension name or an index",
-    "dims": "a list of dimension names or indices",
-    "ints": "an integer or a list of integers",
-    "shape": "a list of sizes (integers, parameters or dimension names; -1 once)",
-    "padding": 'an integer, a list of integers, "same" or "valid"',
-    "sections": "a number of equal pieces, or a list of piece sizes",
-}
-
 
 @dataclass(frozen=True)
 class HyperParam:
@@ -107,13 +99,21 @@ class OpSpec:
     # code of this op calls: written once into every generated module that uses the op, after the
     # imports, so the module runs without the file that registered the op (plugins)
     support: str = ""
-    # shape rule and emission, filled in by the shape/emission stage's op entries
+    # shape rule, given a `context.ShapeCtx`: the output types
     shape: Callable[..., Any] | None = None
+    # emission, given a `context.EmitCtx`: an `Emission`
     emit: Callable[..., Any] | None = None
-    # costs for `tgc summary`, each given a `summary.CostCtx`: the number of learned parameters
+    # whether an application owns a submodule (`self.<name> = nn.Linear(...)`): a bool, or a rule
+    # given the `ShapeCtx` of the application; None: the op owns one exactly when it has weights.
+    # The naming pass reads it before anything is emitted; the emitter checks that `emit` agrees.
+    owns_module: bool | Callable[..., bool] | None = None
+    # costs for `tgc summary`, each given a `context.CostCtx`: the number of learned parameters
     # (an op with weights needs one) and the multiply-accumulates per sample (default 0)
     params_count: Callable[..., Any] | None = None
     macs: Callable[..., Any] | None = None
+    # autotest strategy `(draw, spec) -> drawing.Case` for the ops whose valid values depend on
+    # each other or on the input; None: every hyper-parameter is drawn by its type
+    autotest: Callable[..., Any] | None = None
 
     def param(self, name: str) -> HyperParam | None:
         """The hyper-parameter called `name` or one of its aliases."""
@@ -121,6 +121,14 @@ class OpSpec:
             if p.name == name or name in p.aliases:
                 return p
         return None
+
+    def owns_module_in(self, ctx: Any) -> bool:
+        """Whether the application that `ctx` (a `ShapeCtx`) describes owns a submodule."""
+        if self.owns_module is None:
+            return self.has_weights
+        if isinstance(self.owns_module, bool):
+            return self.owns_module
+        return bool(self.owns_module(ctx))
 
     @property
     def max_inputs(self) -> int | None:
@@ -159,8 +167,6 @@ _MODULES: list[str] = []  # the plugins' module names in sys.modules
 
 def register(spec: OpSpec, *, replace: bool = False) -> OpSpec:
     """Add an op to the registry; the public API for built-ins and plugins alike."""
-    if _loading:
-        _load_builtins()  # a plugin's op must not shadow a built-in that is not loaded yet
     if spec.name in REGISTRY and not replace:
         where = f" (by {PLUGIN_OPS[spec.name]})" if spec.name in PLUGIN_OPS else ""
         raise ValueError(f"op {spec.name!r} is already registered{where}")
@@ -193,7 +199,6 @@ def load_plugin(path: str) -> list[str]:
     import os
     import sys
 
-    _load_builtins()
     spec = importlib.util.spec_from_file_location(f"tgc_plugin_{len(PLUGIN_OPS)}_{abs(hash(path))}", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"{path} is not a Python file")
@@ -232,21 +237,8 @@ def unload_plugins() -> None:
 
 
 def lookup(name: str) -> OpSpec | None:
-    _load_builtins()
     return REGISTRY.get(name)
 
 
 def all_ops() -> dict[str, OpSpec]:
-    _load_builtins()
     return dict(sorted(REGISTRY.items()))
-
-
-_loaded = False
-
-
-def _load_builtins() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    from . import builtin  # noqa: F401  (registers every op family)

@@ -3,86 +3,15 @@
 from __future__ import annotations
 
 import ast
-from dataclasses import replace
+from typing import Any
 
 from ..diagnostics import suggest
-from ..shapes import Dim, DimRef, OpCtx, TType
-from ..sym import Sym
-from .registry import REGISTRY, Emission, HyperParam, OpSpec, register
+from ..tensor_types import Dim, DimRef, Sym, TType
+from .context import ShapeCtx
+from .drawing import Case, Draw, Name, dim_ref, divisors, float_input, maybe, put, sized_input, strategies
+from .registry import Emission, HyperParam, OpSpec, register
 
-register(
-    OpSpec(
-        name="flatten",
-        doc="Merges the dimensions start_dim..end_dim into one, named `feature` (the batch is never merged).",
-        family="reshape",
-        torch_module="torch.nn.Flatten",
-        params=(
-            HyperParam(
-                "start_dim",
-                "dim",
-                default=1,
-                doc="First dimension to flatten (the default keeps the batch dimension).",
-            ),
-            HyperParam("end_dim", "dim", default=-1, doc="Last dimension to flatten (inclusive)."),
-        ),
-        example="h = x >> conv2d(16, 3) >> flatten >> linear(10)",
-        shape_doc="[batch, d1, ..., dn] -> [batch, ..., feature=d_start * ... * d_end, ...]",
-    )
-)
-
-register(
-    OpSpec(
-        name="reshape",
-        doc="Gives each sample a new shape with the same number of elements; the batch dimension is kept.",
-        family="reshape",
-        params=(
-            HyperParam(
-                "shape",
-                "shape",
-                doc="The new dimensions after the batch (which is always kept and may be written first as "
-                "`batch`): sizes, parameters, or names of the input's dimensions (which keep their name "
-                "and size); one size may be -1 (inferred).",
-            ),
-        ),
-        example="h = x >> reshape([token, 4, -1])",
-        shape_doc="[batch, *dims] -> [batch, *shape] with as many elements per sample",
-    )
-)
-
-register(
-    OpSpec(
-        name="permute",
-        doc="Reorders the dimensions of the tensor; the batch dimension stays first.",
-        family="reshape",
-        params=(
-            HyperParam(
-                "dims",
-                "dims",
-                doc="Every dimension of the input once, in the new order (names or indices); the batch "
-                "(index 0) comes first and may be left out.",
-            ),
-        ),
-        example="h = x >> permute([0, 2, 1])",
-        shape_doc="[batch, d1, ..., dn] -> [batch, the dimensions in the order of dims]",
-    )
-)
-
-register(
-    OpSpec(
-        name="transpose",
-        doc="Swaps two dimensions of the tensor (neither may be the batch dimension).",
-        family="reshape",
-        params=(
-            HyperParam("dim0", "dim", doc="First dimension to swap (a name or an index)."),
-            HyperParam("dim1", "dim", doc="Second dimension to swap (a name or an index)."),
-        ),
-        example="h = x >> transpose(1, 2)",
-        shape_doc="[..., a, ..., b, ...] -> [..., b, ..., a, ...]",
-    )
-)
-
-
-# ------------------------------------------------------------------------------ shapes and emission
+# ------------------------------------------------------------------------------ rules
 # Every op here keeps the batch dimension first: a tg value always has its batch at index 0.
 # Emitted code uses flatten/unflatten/permute/transpose on the non-batch dimensions, so it never
 # needs the batch size (`x.shape[0]`) or a parameter at run time, and reads without arithmetic.
@@ -109,9 +38,9 @@ def _product(sizes: list[Sym]) -> Sym:
     return total
 
 
-def _keep_batch(ctx: OpCtx, what: str) -> None:
+def _keep_batch(ctx: ShapeCtx, what: str) -> None:
     """An error for an op that would move the batch; `what` says how, `{batch}` names it."""
-    x = ctx.inputs[0]
+    x = ctx.in_types[0]
     batch = f"the batch dimension `{x.dims[0].name or 0}` of `{ctx.input_names[0]}`"
     ctx.error(what.format(batch=batch),
               "the batch dimension always stays first; these ops rearrange the dimensions after it",
@@ -121,8 +50,8 @@ def _keep_batch(ctx: OpCtx, what: str) -> None:
 # ---- flatten
 
 
-def _flatten_range(ctx: OpCtx) -> tuple[int, int]:
-    (x,) = ctx.inputs
+def _flatten_range(ctx: ShapeCtx) -> tuple[int, int]:
+    (x,) = ctx.in_types
     start = ctx.dim_index(ctx.arg("start_dim"), x, "start_dim")
     end = ctx.dim_index(ctx.arg("end_dim"), x, "end_dim")
     if start == 0:
@@ -133,8 +62,8 @@ def _flatten_range(ctx: OpCtx) -> tuple[int, int]:
     return start, end
 
 
-def _flatten_shape(ctx: OpCtx):
-    (x,) = ctx.inputs
+def _flatten_shape(ctx: ShapeCtx):
+    (x,) = ctx.in_types
     ctx.expect_rank(x, 2)
     start, end = _flatten_range(ctx)
     if start == end:
@@ -149,11 +78,11 @@ def _flatten_shape(ctx: OpCtx):
 
 def _flatten_emit(ctx) -> Emission:
     x = ctx.in_types[0]
-    start, end = _flatten_range(ctx.op)
+    start, end = _flatten_range(ctx)
     if start == end:
-        return Emission(call=ctx.inputs[0])
+        return Emission(call=ctx.exprs[0])
     args = f"{start}" if end == x.rank - 1 else f"{start}, {end}"
-    return Emission(call=f"{_method_target(ctx.inputs[0])}.flatten({args})")
+    return Emission(call=f"{_method_target(ctx.exprs[0])}.flatten({args})")
 
 
 # ---- reshape
@@ -180,7 +109,7 @@ class _Plan:
         self.out, self.start, self.stop, self.group = out, start, stop, group
 
 
-def _reshape_entries(ctx: OpCtx, x: TType) -> list[_Entry]:
+def _reshape_entries(ctx: ShapeCtx, x: TType) -> list[_Entry]:
     items = list(ctx.arg("shape"))
     batch = x.dims[0].name
     if items and isinstance(items[0], DimRef) and items[0].name is not None and items[0].name == batch:
@@ -218,8 +147,8 @@ def _reshape_entries(ctx: OpCtx, x: TType) -> list[_Entry]:
     return entries
 
 
-def _reshape_plan(ctx: OpCtx) -> _Plan:
-    (x,) = ctx.inputs
+def _reshape_plan(ctx: ShapeCtx) -> _Plan:
+    (x,) = ctx.in_types
     ctx.expect_rank(x, 2)
     entries = _reshape_entries(ctx, x)
     named = {e.source for e in entries}
@@ -277,19 +206,14 @@ def _reshape_plan(ctx: OpCtx) -> _Plan:
     return _Plan(out, 1 + lead, r - 1 - trail, group)
 
 
-def _reshape_shape(ctx: OpCtx):
+def _reshape_shape(ctx: ShapeCtx):
     return [_reshape_plan(ctx).out]
 
 
-def _reshape_emit(ctx) -> Emission:
-    plan = _reshape_plan(ctx.op)
-    rank = ctx.in_types[0].rank
-    expr = _method_target(ctx.inputs[0])
-    if plan.stop > plan.start:
-        args = f"{plan.start}" if plan.stop == rank - 1 else f"{plan.start}, {plan.stop}"
-        expr = f"{expr}.flatten({args})"
+def _unflatten_sizes(plan: _Plan) -> list[Sym | None] | None:
+    """The sizes the emitted `unflatten` of `plan` gets (None is written -1); None: no unflatten."""
     if len(plan.group) < 2:
-        return Emission(call=expr)
+        return None
     sizes = [e.dim.size for e in plan.group]  # None (at most one, the rule checks) renders as -1
     if None not in sizes:
         symbolic = [i for i, s in enumerate(sizes) if s is not None and not s.is_const]
@@ -298,8 +222,31 @@ def _reshape_emit(ctx) -> Emission:
             sizes[inferred[0]] = None  # the -1 the user wrote
         elif len(symbolic) == 1:
             sizes[symbolic[0]] = None  # torch infers it, so the forward needs no parameter
+    return sizes
+
+
+def _unflatten_module(sizes: list[Sym | None] | None) -> bool:
+    """Whether the unflatten is a submodule: sizes from parameters live in __init__."""
+    return sizes is not None and not all(s is None or s.is_const for s in sizes)
+
+
+def _reshape_owns_module(ctx: ShapeCtx) -> bool:
+    """Whether `_reshape_emit` emits an `nn.Unflatten` submodule: the same plan decides both."""
+    return _unflatten_module(_unflatten_sizes(_reshape_plan(ctx)))
+
+
+def _reshape_emit(ctx) -> Emission:
+    plan = _reshape_plan(ctx)
+    rank = ctx.in_types[0].rank
+    expr = _method_target(ctx.exprs[0])
+    if plan.stop > plan.start:
+        args = f"{plan.start}" if plan.stop == rank - 1 else f"{plan.start}, {plan.stop}"
+        expr = f"{expr}.flatten({args})"
+    sizes = _unflatten_sizes(plan)
+    if sizes is None:
+        return Emission(call=expr)
     tup = "(" + ", ".join("-1" if s is None else ctx.r(s) for s in sizes) + ")"
-    if all(s is None or s.is_const for s in sizes):
+    if not _unflatten_module(sizes):
         return Emission(call=f"{expr}.unflatten({plan.start}, {tup})")
     # sizes from parameters live in __init__, so the unflatten becomes a submodule
     return Emission(call=f"{ctx.m}({expr})", module=f"nn.Unflatten({plan.start}, {tup})")
@@ -308,8 +255,8 @@ def _reshape_emit(ctx) -> Emission:
 # ---- permute and transpose
 
 
-def _permutation(ctx: OpCtx) -> list[int]:
-    (x,) = ctx.inputs
+def _permutation(ctx: ShapeCtx) -> list[int]:
+    (x,) = ctx.in_types
     refs = ctx.arg("dims")
     order = [ctx.dim_index(ref, x, "dims") for ref in refs]
     if len(order) == x.rank - 1 and 0 not in order:
@@ -326,19 +273,19 @@ def _permutation(ctx: OpCtx) -> list[int]:
     return order
 
 
-def _permute_shape(ctx: OpCtx):
-    (x,) = ctx.inputs
+def _permute_shape(ctx: ShapeCtx):
+    (x,) = ctx.in_types
     ctx.expect_rank(x, 2)
     return [x.with_dims([x.dims[k] for k in _permutation(ctx)])]
 
 
 def _permute_emit(ctx) -> Emission:
-    order = _permutation(ctx.op)
-    return Emission(call=f"{_method_target(ctx.inputs[0])}.permute({', '.join(map(str, order))})")
+    order = _permutation(ctx)
+    return Emission(call=f"{_method_target(ctx.exprs[0])}.permute({', '.join(map(str, order))})")
 
 
-def _pair(ctx: OpCtx) -> tuple[int, int]:
-    (x,) = ctx.inputs
+def _pair(ctx: ShapeCtx) -> tuple[int, int]:
+    (x,) = ctx.in_types
     i = ctx.dim_index(ctx.arg("dim0"), x, "dim0")
     j = ctx.dim_index(ctx.arg("dim1"), x, "dim1")
     if 0 in (i, j) and i != j:
@@ -346,8 +293,8 @@ def _pair(ctx: OpCtx) -> tuple[int, int]:
     return i, j
 
 
-def _transpose_shape(ctx: OpCtx):
-    (x,) = ctx.inputs
+def _transpose_shape(ctx: ShapeCtx):
+    (x,) = ctx.in_types
     ctx.expect_rank(x, 2)
     i, j = _pair(ctx)
     dims = list(x.dims)
@@ -356,15 +303,144 @@ def _transpose_shape(ctx: OpCtx):
 
 
 def _transpose_emit(ctx) -> Emission:
-    i, j = _pair(ctx.op)
-    return Emission(call=f"{_method_target(ctx.inputs[0])}.transpose({i}, {j})")
+    i, j = _pair(ctx)
+    return Emission(call=f"{_method_target(ctx.exprs[0])}.transpose({i}, {j})")
 
 
-_RULES = {
-    "flatten": (_flatten_shape, _flatten_emit),
-    "reshape": (_reshape_shape, _reshape_emit),
-    "permute": (_permute_shape, _permute_emit),
-    "transpose": (_transpose_shape, _transpose_emit),
-}
-for _name, (_shape, _emit) in _RULES.items():
-    register(replace(REGISTRY[_name], shape=_shape, emit=_emit), replace=True)
+# ------------------------------------------------------------------------------ autotest
+
+
+def _flatten_strategy(draw: Draw, spec) -> Case:
+    st = strategies()
+    x = float_input(draw, "x", min_rank=3, max_rank=5, unsized=False, high=4)
+    start = draw(st.integers(1, x.rank - 1))
+    end = draw(st.integers(start, x.rank - 1))
+    args: dict[str, Any] = {}
+    put(args, "start_dim", maybe(draw, dim_ref(draw, x, [start]), start == 1))
+    put(args, "end_dim", maybe(draw, dim_ref(draw, x, [end]), end == x.rank - 1))
+    return Case([x], args)
+
+
+def _reshape_strategy(draw: Draw, spec) -> Case:
+    st = strategies()
+    token = draw(st.booleans())
+    rest = draw(st.integers(1, 3))
+    labels = (["token"] if token else []) + ["chan", "height", "width"][: rest - 1] + ["feature"]
+    x = sized_input(draw, "x", labels, high=4)
+    if token:
+        x.dims[1] = ("token", None)
+    total = 1
+    for _, s in x.dims[1:]:
+        total *= s or 1
+    factors = []
+    remaining = total
+    for _ in range(draw(st.integers(1, 3)) - 1):
+        f = draw(st.sampled_from(divisors(remaining)))
+        factors.append(f)
+        remaining //= f
+    factors.append(remaining)
+    if draw(st.booleans()):
+        factors[draw(st.integers(0, len(factors) - 1))] = -1
+    shape = [Name("batch"), *([Name("token")] if token else []), *factors]
+    return Case([x], {"shape": shape})
+
+
+def _permute_strategy(draw: Draw, spec) -> Case:
+    st = strategies()
+    x = float_input(draw, "x", min_rank=3, max_rank=4)
+    order = [0, *draw(st.permutations(list(range(1, x.rank))))]
+    return Case([x], {"dims": [dim_ref(draw, x, [k]) for k in order]})
+
+
+def _transpose_strategy(draw: Draw, spec) -> Case:
+    st = strategies()
+    x = float_input(draw, "x", min_rank=3, max_rank=4)
+    a, b = draw(st.lists(st.integers(1, x.rank - 1), min_size=2, max_size=2, unique=True))
+    return Case([x], {"dim0": dim_ref(draw, x, [a]), "dim1": dim_ref(draw, x, [b])})
+
+
+# ------------------------------------------------------------------------------ the family
+
+register(
+    OpSpec(
+        name="flatten",
+        doc="Merges the dimensions start_dim..end_dim into one, named `feature` (the batch is never merged).",
+        family="reshape",
+        torch_module="torch.nn.Flatten",
+        params=(
+            HyperParam(
+                "start_dim",
+                "dim",
+                default=1,
+                doc="First dimension to flatten (the default keeps the batch dimension).",
+            ),
+            HyperParam("end_dim", "dim", default=-1, doc="Last dimension to flatten (inclusive)."),
+        ),
+        example="h = x >> conv2d(16, 3) >> flatten >> linear(10)",
+        shape_doc="[batch, d1, ..., dn] -> [batch, ..., feature=d_start * ... * d_end, ...]",
+        shape=_flatten_shape,
+        emit=_flatten_emit,
+        autotest=_flatten_strategy,
+    )
+)
+
+register(
+    OpSpec(
+        name="reshape",
+        doc="Gives each sample a new shape with the same number of elements; the batch dimension is kept.",
+        family="reshape",
+        params=(
+            HyperParam(
+                "shape",
+                "shape",
+                doc="The new dimensions after the batch (which is always kept and may be written first as "
+                "`batch`): sizes, parameters, or names of the input's dimensions (which keep their name "
+                "and size); one size may be -1 (inferred).",
+            ),
+        ),
+        example="h = x >> reshape([token, 4, -1])",
+        shape_doc="[batch, *dims] -> [batch, *shape] with as many elements per sample",
+        shape=_reshape_shape,
+        emit=_reshape_emit,
+        owns_module=_reshape_owns_module,
+        autotest=_reshape_strategy,
+    )
+)
+
+register(
+    OpSpec(
+        name="permute",
+        doc="Reorders the dimensions of the tensor; the batch dimension stays first.",
+        family="reshape",
+        params=(
+            HyperParam(
+                "dims",
+                "dims",
+                doc="Every dimension of the input once, in the new order (names or indices); the batch "
+                "(index 0) comes first and may be left out.",
+            ),
+        ),
+        example="h = x >> permute([0, 2, 1])",
+        shape_doc="[batch, d1, ..., dn] -> [batch, the dimensions in the order of dims]",
+        shape=_permute_shape,
+        emit=_permute_emit,
+        autotest=_permute_strategy,
+    )
+)
+
+register(
+    OpSpec(
+        name="transpose",
+        doc="Swaps two dimensions of the tensor (neither may be the batch dimension).",
+        family="reshape",
+        params=(
+            HyperParam("dim0", "dim", doc="First dimension to swap (a name or an index)."),
+            HyperParam("dim1", "dim", doc="Second dimension to swap (a name or an index)."),
+        ),
+        example="h = x >> transpose(1, 2)",
+        shape_doc="[..., a, ..., b, ...] -> [..., b, ..., a, ...]",
+        shape=_transpose_shape,
+        emit=_transpose_emit,
+        autotest=_transpose_strategy,
+    )
+)

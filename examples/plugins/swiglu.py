@@ -17,7 +17,7 @@ that uses the op, so the compiled model runs without this file.
 from __future__ import annotations
 
 from tgc.compiler.ops.registry import Emission, HyperParam, OpSpec, register
-from tgc.compiler.shapes import Dim
+from tgc.compiler.tensor_types import Dim
 
 # Written once into each generated module that uses `swiglu`, after its imports (`torch`, `nn`).
 SUPPORT = '''
@@ -36,7 +36,7 @@ class SwiGLU(nn.Module):
 
 def _shape(ctx):
     """[*, in] -> [*, hidden]: the last dimension keeps its name and takes the size `hidden`."""
-    (x,) = ctx.inputs
+    (x,) = ctx.in_types
     ctx.expect_rank(x, 2)
     ctx.feature_width()  # a float input whose last dimension has a size
     hidden = ctx.int_arg("hidden")
@@ -50,17 +50,17 @@ def _emit(ctx) -> Emission:
     width = ctx.size(ctx.in_types[0], -1)
     bias = ctx.arg("bias")
     extra = "" if bias.is_const and bias.value is True else f", bias={ctx.r(bias)}"
-    return Emission(call=f"{ctx.m}({ctx.inputs[0]})",
+    return Emission(call=f"{ctx.m}({ctx.exprs[0]})",
                     module=f"SwiGLU({ctx.r(width)}, {ctx.r(ctx.arg('hidden'))}{extra})")
 
 
 def _params(ctx) -> int:
-    width, hidden = ctx.size(ctx.inputs[0]), ctx.value("hidden")
+    width, hidden = ctx.size(ctx.in_types[0]), ctx.value("hidden")
     return width * 2 * hidden + (2 * hidden if ctx.value("bias") else 0)
 
 
 def _macs(ctx) -> int:
-    x = ctx.inputs[0]
+    x = ctx.in_types[0]
     return ctx.positions(x) * ctx.size(x) * 2 * ctx.value("hidden")
 
 

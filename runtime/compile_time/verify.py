@@ -1,11 +1,14 @@
 """Verification harness: runs the emitted PyTorch source and compares it with the shape checker.
 
-`verify(checked, source_name)` emits the program with probes (`_tgc_probe('<ir value>', var)`
-after every materialised value), executes the source in a fresh module, instantiates each model
-(input widths not given = `PLACEHOLDER_WIDTH`, parameters = the checked values), traces it with
-`torch.fx.symbolic_trace`, runs `ShapeProp` on zero inputs built from the checked input types, and
-compares every probed value's real shape and dtype with the checker's `TType`, and the submodules
-the traced forward calls with the IR nodes that own one. Each difference is one message.
+`verify(checked, source_name, source)` executes the very source that is written (emitted here
+when not given) in a fresh module, instantiates each model (input widths not given =
+`PLACEHOLDER_WIDTH`, parameters = the checked values), traces it with `torch.fx.symbolic_trace`,
+and runs it on zero inputs built from the checked input types. While it runs, the values of the
+model's `forward` are observed by name, with the naming pass's names: every local `forward`
+binds (read from its frame when it returns, through `sys.settrace`), the output of every
+submodule (forward hooks on the attributes the naming pass gave), and the returned outputs. Each
+observed value's shape and dtype is compared with the checker's `TType`, and the submodules the
+traced forward calls, in order, with the IR nodes that own one. Each difference is one message.
 
 This module imports torch; `tgc check` never imports it.
 """
@@ -17,33 +20,16 @@ import difflib
 import io
 import itertools
 import os
+import sys
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.fx
-from torch.fx.passes.shape_prop import ShapeProp
 
 BATCH_SIZE = 2  # size of every input's first (batch) dimension
 SYMBOLIC_SIZE = 3  # size of any other unsized named dimension (`token`), the same for each name
-
-
-def _tgc_probe(name: str, value: Any) -> Any:
-    """Marks IR value `name` in an emitted forward; returns `value` unchanged.
-
-    Registered with `torch.fx.wrap`, so a traced graph keeps it as a `call_function` node whose
-    second argument is the probed value. The emitted module imports it by name, so the patch that
-    `torch.fx.wrap` installs in this module's globals does not reach it; it therefore also records
-    itself when it receives a proxy.
-    """
-    if isinstance(value, torch.fx.Proxy):
-        return value.tracer.create_proxy("call_function", _PROBE, (name, value), {})
-    return value
-
-
-_PROBE = _tgc_probe
-torch.fx.wrap("_tgc_probe")
 
 
 # ------------------------------------------------------------------------------ verification
@@ -58,30 +44,37 @@ class Run:
     graph_module: torch.fx.GraphModule | None = None
     inputs: tuple[torch.Tensor, ...] = ()
     outputs: Any = None
+    observed: dict[str, Any] = field(default_factory=dict)  # IR value -> the tensor it was
     error: str | None = None
 
 
-def verify(checked, source_name: str) -> list[str]:
-    """Differences between the checker's shapes and PyTorch's for every model; [] when none."""
-    from tgc.compiler.emit import emit
+def verify(checked, source_name: str, source: str | None = None, names=None) -> list[str]:
+    """Differences between the checker's shapes and PyTorch's for every model; [] when none.
 
+    `source` is the emitted model file to verify (emitted from `checked` when None), `names`
+    the naming pass's result it was emitted with.
+    """
+    from tgc.compiler.emit import emit
+    from tgc.compiler.naming import name_program
+
+    names = names or name_program(checked)
     try:
-        source = emit(checked, source_name, probes=True)
+        source = source if source is not None else emit(checked, source_name, names)
     except Exception as exc:  # a compiler bug, reported like any other difference
-        return [f"{os.path.basename(source_name)}: emission with probes fails: {_exc_text(exc)}"]
-    namespace, error = load_source(source, source_name, "probed")
+        return [f"{os.path.basename(source_name)}: emission fails: {_exc_text(exc)}"]
+    namespace, error = load_source(source, source_name, "emitted")
     if error is not None:
         return [error]
     if hasattr(namespace, "_load_weights"):  # shapes are verified on fresh weights
         namespace._load_weights = lambda module, path, weights_dir: None
     messages: list[str] = []
-    for shapes, class_name in zip(checked.models, class_names(checked)):
-        run = run_model(namespace, class_name, shapes)
+    for shapes, graph_names in zip(checked.models, names.models):
+        run = run_model(namespace, graph_names.cls, shapes, graph_names)
         if run.error is not None:
             messages.append(run.error)
             continue
-        messages.extend(_compare_probes(run, shapes))
-        messages.extend(_compare_modules(run, shapes))
+        messages.extend(_compare_values(run, shapes))
+        messages.extend(_compare_modules(run, shapes, graph_names))
     return messages
 
 
@@ -99,15 +92,15 @@ def load_source(source: str, source_name: str, what: str = "") -> tuple[types.Mo
 
 
 def class_names(checked) -> list[str]:
-    """The emitted class name of each checked model, named as the emitter names them."""
-    from tgc.compiler.emit import emitted_class_names
+    """The emitted class name of each checked model, from the naming pass."""
+    from tgc.compiler.naming import name_program
 
-    return emitted_class_names(checked)[1]
+    return [n.cls for n in name_program(checked).models]
 
 
 def constructor_args(shapes) -> list[Any]:
     """Positional constructor arguments: required input widths, then the checked parameter values."""
-    from tgc.compiler.shapes import PLACEHOLDER_WIDTH
+    from tgc.compiler.tensor_types import PLACEHOLDER_WIDTH
 
     args: list[Any] = [shapes.required_values.get(w, PLACEHOLDER_WIDTH) for w in shapes.required]
     args.extend(shapes.param_values[p.name] for p in shapes.graph.params)
@@ -156,8 +149,9 @@ def zero_inputs(shapes) -> tuple[torch.Tensor, ...]:
     return tuple(tensors)
 
 
-def run_model(namespace: types.ModuleType, class_name: str, shapes) -> Run:
-    """Instantiate, trace and shape-propagate one emitted model (in eval mode, deterministically)."""
+def run_model(namespace: types.ModuleType, class_name: str, shapes, names=None) -> Run:
+    """Instantiate, trace and run one emitted model (in eval mode, deterministically); with the
+    naming pass's `names` of the model, observe its values by name while it runs."""
     run = Run(shapes.graph.name)
     cls = getattr(namespace, class_name, None)
     if not isinstance(cls, type) or not issubclass(cls, torch.nn.Module):
@@ -167,12 +161,12 @@ def run_model(namespace: types.ModuleType, class_name: str, shapes) -> Run:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: threads only cost time (and thrash on a busy machine)
     try:
-        return _run(run, cls, class_name, args, shapes)
+        return _run(run, cls, class_name, args, shapes, names)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(run: Run, cls: type, class_name: str, args: list[Any], shapes) -> Run:
+def _run(run: Run, cls: type, class_name: str, args: list[Any], shapes, names) -> Run:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         try:
@@ -183,14 +177,13 @@ def _run(run: Run, cls: type, class_name: str, args: list[Any], shapes) -> Run:
             return run
         try:
             run.graph_module = torch.fx.symbolic_trace(run.module)
-            run.graph_module.eval()
         except Exception as exc:
             run.error = f"{run.name}: torch.fx cannot trace the emitted forward: {_exc_text(exc)}"
             return run
         run.inputs = zero_inputs(shapes)
         try:
             with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-                run.outputs = ShapeProp(run.graph_module).propagate(*run.inputs)
+                run.outputs = _observed_call(run, shapes, names)
         except Exception as exc:
             given = ", ".join(f"{i.name}: {_show(list(t.shape))}" + ("" if t.dtype == torch.float32 else
                                                                      f" {_dtype_name(t.dtype)}")
@@ -201,70 +194,94 @@ def _run(run: Run, cls: type, class_name: str, args: list[Any], shapes) -> Run:
     return run
 
 
+def _observed_call(run: Run, shapes, names) -> Any:
+    """`run.module(*run.inputs)`, recording in `run.observed` the value of every IR value that
+    `forward` binds to a local, that a submodule returns, or that `forward` returns."""
+    module = run.module
+    graph = shapes.graph
+    if names is None:
+        return module(*run.inputs)
+    by_local = {local: value for value, local in names.locals.items() if local != "_"}
+    frame_locals: dict[str, Any] = {}
+    code = type(module).forward.__code__
+
+    def local_tracer(frame, event, arg):
+        if event == "return":
+            frame_locals.update(frame.f_locals)
+        return local_tracer
+
+    def tracer(frame, event, arg):
+        return local_tracer if frame.f_code is code else None
+
+    hooked: dict[int, Any] = {}
+    handles = []
+    for index, attr in names.attrs.items():
+        def hook(_module, _args, output, index=index):
+            hooked.setdefault(index, output)
+
+        handles.append(module.get_submodule(attr).register_forward_hook(hook))
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        outputs = module(*run.inputs)
+    finally:
+        sys.settrace(previous)
+        for handle in handles:
+            handle.remove()
+    returned = outputs if isinstance(outputs, tuple) else (outputs,)
+    for value, real in zip(graph.outputs, returned):
+        run.observed.setdefault(value, real)
+    for local, real in frame_locals.items():
+        if local in by_local:
+            run.observed.setdefault(by_local[local], real)
+    for index, output in hooked.items():
+        for value, real in zip(graph.nodes[index].outputs, _flat(output)):
+            if real is not None:
+                run.observed.setdefault(value, real)
+    return outputs
+
+
+def _flat(output: Any) -> list[Any]:
+    """A submodule's output as a flat list (an LSTM's `(seq, (h_n, c_n))` -> seq, h_n, c_n)."""
+    if isinstance(output, (tuple, list)):
+        return [t for item in output for t in _flat(item)]
+    return [output]
+
+
 # ------------------------------------------------------------------------------ comparisons
 
 
-def _compare_probes(run: Run, shapes) -> list[str]:
+def _compare_values(run: Run, shapes) -> list[str]:
+    """Every observed value against its checked type, in the order the graph produces them."""
     sizes = dim_sizes(shapes)
     messages: list[str] = []
-    assert run.graph_module is not None
-    probed: set[str] = set()
-    for node in run.graph_module.graph.nodes:
-        if node.op != "call_function" or node.target is not _PROBE:
-            continue
-        value, arg = node.args[0], node.args[1]
-        probed.add(value)
-        where = _where(shapes, value)
+    order = [v for node in shapes.graph.nodes for v in node.outputs]
+    for value in sorted(run.observed, key=lambda v: order.index(v) if v in order else -1):
+        real = run.observed[value]
         t = shapes.types.get(value)
         if t is None:
-            messages.append(f"{run.name}: the emitted forward probes `{value}`, "
-                            "which the checker does not know")
-            continue
-        meta = arg.meta.get("tensor_meta") if isinstance(arg, torch.fx.Node) else None
-        if meta is None or not hasattr(meta, "shape"):
+            continue  # an input of the graph, or a value the checker does not type (`_`)
+        where = _where(shapes, value)
+        if not isinstance(real, torch.Tensor):
             messages.append(f"{run.name}: `{value}` ({where}): checker says {t.show()}, "
-                            f"torch gives a {getattr(arg, 'meta', {}).get('type', type(arg)).__name__}")
+                            f"torch gives a {type(real).__name__}")
             continue
         want = expected_shape(t, sizes)
-        real = list(meta.shape)
-        if len(want) != len(real) or any(w is not None and w != r for w, r in zip(want, real)):
+        got = list(real.shape)
+        if len(want) != len(got) or any(w is not None and w != r for w, r in zip(want, got)):
             messages.append(f"{run.name}: `{value}` ({where}): checker says {_show(want)}, "
-                            f"torch gives {_show(real)}")
-        if torch_dtype(t.dtype) != meta.dtype:
+                            f"torch gives {_show(got)}")
+        if torch_dtype(t.dtype) != real.dtype:
             messages.append(f"{run.name}: `{value}` ({where}): checker says {t.dtype}, "
-                            f"torch gives {_dtype_name(meta.dtype)}")
-    for value in shapes.graph.outputs:
-        if value not in probed and shapes.graph.producer(value) is not None:
-            messages.append(f"{run.name}: output `{value}` ({_where(shapes, value)}): the traced forward "
-                            "has no probe for it, so its shape is not verified")
+                            f"torch gives {_dtype_name(real.dtype)}")
+    returned = run.outputs if isinstance(run.outputs, tuple) else (run.outputs,)
+    if len(returned) != len(shapes.graph.outputs):
+        messages.append(f"{run.name}: forward returns {len(returned)} values, "
+                        f"the model has {len(shapes.graph.outputs)} outputs")
     return messages
 
 
-def module_owners(shapes) -> list[Any]:
-    """The IR nodes whose emission owns a submodule, in emission (= node) order."""
-    from tgc.compiler.emit import EmitCtx
-    from tgc.compiler.ops.registry import lookup
-    from tgc.compiler.shapes import OpCtx
-
-    owners = []
-    for index, node in enumerate(shapes.graph.nodes):
-        if node.kind != "op":  # a block call or repeat is always a submodule of its own class
-            owners.append(node)
-            continue
-        spec = lookup(node.op)
-        if spec is None or spec.emit is None or index not in shapes.args:
-            continue
-        in_types = [shapes.types[v] for v in node.inputs]
-        out_types = [shapes.types[v] for v in node.outputs]
-        op_ctx = OpCtx(spec, node, in_types, shapes.args[index], [], [])
-        names = [f"_in{i}" for i in range(len(node.inputs))]
-        em = spec.emit(EmitCtx(op_ctx, names, out_types, "self._m", lambda n: n))
-        if em.module is not None:
-            owners.append(node)
-    return owners
-
-
-def _compare_modules(run: Run, shapes) -> list[str]:
+def _compare_modules(run: Run, shapes, names) -> list[str]:
     """The submodules the traced forward calls, in order, against the IR nodes that own one.
 
     The constructor assigns one submodule per owning node, in node order, so the module's
@@ -272,7 +289,7 @@ def _compare_modules(run: Run, shapes) -> list[str]:
     children (`seq.0`, `seq.1`), counted as one call of `seq`.
     """
     assert run.graph_module is not None and run.module is not None
-    owners = module_owners(shapes)
+    owners = [shapes.graph.nodes[i] for i in names.attrs]
     children = list(run.module._modules)
     if len(children) != len(owners):
         listed = ", ".join(f"`{n.target}` ({n.op})" for n in owners) or "none"
@@ -346,6 +363,7 @@ def check_weights(checked, source_path: str) -> list:
     exactly those of the sub-module. Returns diagnostics (E039) at the `load` statement."""
     from tgc.compiler.diagnostics import error
     from tgc.compiler.emit import emit
+    from tgc.compiler.naming import name_program
 
     wanted = [(shapes, ld) for shapes in checked.models for ld in shapes.graph.loads]
     folder = os.path.dirname(os.path.abspath(source_path))
@@ -353,17 +371,17 @@ def check_weights(checked, source_path: str) -> list:
                if os.path.isfile(os.path.join(folder, ld.path))]
     if not present:
         return []
-    namespace, problem = load_source(emit(checked, source_path), source_path, "weights")
+    program_names = name_program(checked)
+    namespace, problem = load_source(emit(checked, source_path, program_names), source_path, "weights")
     if namespace is None:
         raise RuntimeError(problem)
     namespace._load_weights = lambda module, path, weights_dir: None
     diags = []
-    names = dict(zip((id(s) for s in checked.models), class_names(checked)))
     for shapes, ld, path in present:
+        names = program_names.of(checked, shapes)
         with torch.random.fork_rng(devices=[]):
-            model = getattr(namespace, names[id(shapes)])(*constructor_args(shapes))
-        owners = module_owners(shapes)
-        attr = next(a for a, node in zip(model._modules, owners) if node.label == ld.node_label)
+            model = getattr(namespace, names.cls)(*constructor_args(shapes))
+        attr = next(a for i, a in names.attrs.items() if shapes.graph.nodes[i].label == ld.node_label)
         expected = {k: tuple(v.shape) for k, v in getattr(model, attr).state_dict().items()}
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)

@@ -1,8 +1,8 @@
 """The `tgc graph`, `tgc summary`, `tgc ops` and `tgc test-ops` commands (LANGUAGE.md section 12).
 
-`cli.py` parses the command line and dispatches here. `graph`, `summary` and `ops` never import
-torch (`graph` runs Graphviz's `dot` for SVG and PNG); `test-ops` runs the per-op autotest of
-`runtime/compile_time/autotest.py`, which needs torch and hypothesis.
+The package's `main` parses the command line and dispatches here. `graph`, `summary` and `ops`
+never import torch (`graph` runs Graphviz's `dot` for SVG and PNG); `test-ops` runs the per-op
+autotest of `runtime/compile_time/autotest.py`, which needs torch and hypothesis.
 """
 
 from __future__ import annotations
@@ -12,7 +12,19 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Callable
+
+from .common import (
+    EXIT_OK,
+    EXIT_USER,
+    UsageError,
+    _check_options,
+    _common,
+    _options,
+    _Parser,
+    _plugin_options,
+    _report,
+    _write_atomic,
+)
 
 TOOLS = ("graph", "summary", "ops", "test-ops")
 
@@ -48,10 +60,9 @@ def _positive(text: str) -> int:
     return value
 
 
-def build_parsers(parser: Callable[..., argparse.ArgumentParser],
-                  common: Callable[[argparse.ArgumentParser], None]) -> dict[str, argparse.ArgumentParser]:
-    graph = parser(prog="tgc graph", description="Draw a .tg file's models: one node per op, blocks as "
-                   "clusters, every edge labelled with its tensor shape.")
+def build_parsers() -> dict[str, argparse.ArgumentParser]:
+    graph = _Parser(prog="tgc graph", description="Draw a .tg file's models: one node per op, blocks as "
+                    "clusters, every edge labelled with its tensor shape.")
     graph.add_argument("file", metavar="FILE")
     graph.add_argument("-o", "--output", required=True, metavar="OUT",
                        help="a .dot, .mmd (Mermaid), .svg or .png file (SVG and PNG need Graphviz), "
@@ -61,22 +72,22 @@ def build_parsers(parser: Callable[..., argparse.ArgumentParser],
     graph.add_argument("--depth", type=_depth, metavar="N",
                        help="show blocks nested up to N deep as clusters, deeper ones as one node each "
                        "(0: every block call is one node; default: all)")
-    common(graph)
+    _common(graph)
 
-    summary = parser(prog="tgc summary", description="A table of a .tg file's models: each op's output "
-                     "shape, parameters (trainable or frozen) and multiply-accumulates, without torch.")
+    summary = _Parser(prog="tgc summary", description="A table of a .tg file's models: each op's output "
+                      "shape, parameters (trainable or frozen) and multiply-accumulates, without torch.")
     summary.add_argument("file", metavar="FILE")
     summary.add_argument("--depth", type=_depth, metavar="N",
                          help="leave out the parts of blocks nested deeper than N (0: top level only)")
-    common(summary)
+    _common(summary)
 
-    ops = parser(prog="tgc ops", description="List the ops and std blocks, or show one's help page.")
+    ops = _Parser(prog="tgc ops", description="List the ops and std blocks, or show one's help page.")
     ops.add_argument("name", nargs="?", metavar="NAME", help="an op or std block")
     _plugin_options(ops)
 
-    test_ops = parser(prog="tgc test-ops", description="Test ops against PyTorch: random valid programs "
-                      "per op, checked shape by shape, traced with torch.fx and run under torch.compile; "
-                      "and each op's docs for completeness.")
+    test_ops = _Parser(prog="tgc test-ops", description="Test ops against PyTorch: random valid programs "
+                       "per op, checked shape by shape, traced with torch.fx and run under torch.compile; "
+                       "and each op's docs for completeness.")
     test_ops.add_argument("names", nargs="*", metavar="NAME",
                           help="ops to test (default: the ops of the --plugin files, or else every op)")
     test_ops.add_argument("--examples", type=_positive, default=20, metavar="N",
@@ -87,12 +98,6 @@ def build_parsers(parser: Callable[..., argparse.ArgumentParser],
     return {"graph": graph, "summary": summary, "ops": ops, "test-ops": test_ops}
 
 
-def _plugin_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
-                   help="a Python file that registers extra ops (repeatable)")
-    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
-
-
 def run(command: str, args: argparse.Namespace, plugin_ops: list[str]) -> int:
     return {"graph": _graph, "summary": _summary, "ops": _ops,
             "test-ops": lambda a: _test_ops(a, plugin_ops)}[command](args)
@@ -100,8 +105,7 @@ def run(command: str, args: argparse.Namespace, plugin_ops: list[str]) -> int:
 
 def _checked(args: argparse.Namespace):
     """Check FILE as `tgc check` does; (result, None) or (None, exit code) after reporting."""
-    from .cli import EXIT_USER, _check_options, _options, _report
-    from .pipeline import check
+    from ..pipeline import check
 
     options = _options(args)
     result = check(args.file, options)
@@ -119,8 +123,7 @@ def _checked(args: argparse.Namespace):
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from .cli import EXIT_OK, EXIT_USER, UsageError, _write_atomic
-    from .graph import render
+    from ..graph import render
 
     out = args.output
     kind = args.kind
@@ -179,8 +182,7 @@ def render_graphviz(dot_text: str, kind: str) -> bytes:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from .cli import EXIT_OK
-    from .summary import render, summarize
+    from ..summary import render, summarize
 
     result, code = _checked(args)
     if result is None:
@@ -195,8 +197,7 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _ops(args: argparse.Namespace) -> int:
-    from .cli import EXIT_OK, EXIT_USER
-    from .help import UnknownName, help_text, list_text
+    from ..help import UnknownName, help_text, list_text
 
     if args.name is None:
         sys.stdout.write(list_text())
@@ -215,9 +216,8 @@ def _ops(args: argparse.Namespace) -> int:
 
 
 def _test_ops(args: argparse.Namespace, plugin_ops: list[str]) -> int:
-    from .cli import EXIT_OK, EXIT_USER
-    from .help import missing_docs
-    from .ops.registry import all_ops
+    from ..help import missing_docs
+    from ..ops.registry import all_ops
 
     ops = all_ops()
     names = list(args.names) or plugin_ops or list(ops)

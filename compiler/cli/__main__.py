@@ -1,0 +1,7 @@
+"""`python -m tgc.compiler.cli ...`: the same as the `tgc` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,230 @@
+"""Naming pass: every Python name of the emitted module, decided once.
+
+For each emitted class (block and repeat-body classes, then the models) it assigns the class
+name, the constructor argument of each parameter and input size, the submodule attribute of
+each node that owns a submodule, the attribute a parameter read in `forward` is stored in, and
+the local of each value `forward` binds (or that it inlines into its single use). The emitter,
+`tgc summary`, `tgc graph`, verification and the training emitter all read these names, so they
+can never disagree. Names come from the source and are made safe and unique the way torch.fx's
+`_Namespace` does it: keywords, builtins, the emitted file's own imports and helpers get a `_`
+suffix, repeats a `_1` suffix.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from . import ir
+from .ops.context import ShapeCtx
+from .ops.registry import lookup
+from .shapes import Checked, ClassShapes, GraphShapes
+
+RESERVED = (
+    set(keyword.kwlist)
+    | set(getattr(keyword, "softkwlist", ()))
+    | set(dir(builtins))
+    | {"self", "torch", "nn", "F", "super", "typing", "Tensor"}
+)
+
+# Attributes of nn.Module that a submodule must not shadow.
+MODULE_ATTRS = {
+    "training", "forward", "to", "cuda", "cpu", "eval", "train", "parameters", "modules",
+    "children", "buffers", "state_dict", "load_state_dict", "apply", "float", "double", "half",
+    "type", "zero_grad", "named_parameters", "named_modules", "named_children", "named_buffers",
+    "register_buffer", "register_parameter", "add_module", "requires_grad_", "extra_repr",
+    "get_submodule", "get_parameter", "get_buffer", "share_memory", "dump_patches", "call_super_init",
+    "frozen_modules",
+}
+
+# A value used once, inside the statement that produces it, is inlined into its use; at most this
+# many calls nest in one expression.
+MAX_NESTING = 3
+
+
+class Namespace:
+    """Unique, Python-safe names from source names, as torch.fx's `_Namespace` makes them."""
+
+    def __init__(self, reserved: set[str] = RESERVED):
+        self.reserved = set(reserved)
+        self.used: set[str] = set()
+        self.map: dict[str, str] = {}
+
+    def name(self, source: str) -> str:
+        if source in self.map:
+            return self.map[source]
+        base = re.sub(r"[^0-9A-Za-z_]", "_", source) or "_"
+        if base[0].isdigit():
+            base = "_" + base
+        if base in self.reserved:
+            base += "_"
+        candidate, n = base, 1
+        while candidate in self.used or candidate in self.reserved:
+            candidate = f"{base}_{n}"
+            n += 1
+        self.used.add(candidate)
+        self.map[source] = candidate
+        return candidate
+
+    def fresh(self, source: str) -> str:
+        """A new name for `source`, even where the same source name was named before."""
+        self.map.pop(source, None)
+        return self.name(source)
+
+
+@dataclass(frozen=True)
+class GraphNames:
+    """The names inside one emitted class.
+
+    `init`: parameter or input size -> constructor argument; `attrs`: node index -> submodule
+    attribute (only for nodes that own one); `stored`: parameter -> the attribute `forward` reads it
+    from; `locals`: value -> the local `forward` binds it to (`_` where it is discarded); `inline`:
+    the values written into their single use instead of being bound.
+    """
+
+    cls: str
+    init: Mapping[str, str]
+    attrs: Mapping[int, str]
+    stored: Mapping[str, str]
+    locals: Mapping[str, str]
+    inline: frozenset[str]
+
+    def local(self, value: str) -> str:
+        return self.locals[value]
+
+
+@dataclass(frozen=True)
+class Names:
+    """Every name of an emitted program: its block/repeat classes by key, then its models."""
+
+    classes: Mapping[tuple, GraphNames]
+    models: tuple[GraphNames, ...]
+
+    def of(self, checked: Checked, shapes: GraphShapes) -> GraphNames:
+        if isinstance(shapes, ClassShapes):
+            return self.classes[shapes.key]
+        return self.models[checked.models.index(shapes)]
+
+
+def name_program(checked: Checked) -> Names:
+    """The naming pass: names of every class of `checked`, in emission order."""
+    classes = Namespace(RESERVED | defined_names(support_code(checked)))
+    by_key = {cls.key: _graph_names(cls, classes.fresh(camel(cls.graph.name))) for cls in checked.classes}
+    models = tuple(_graph_names(shapes, classes.fresh(shapes.graph.name)) for shapes in checked.models)
+    return Names(by_key, models)
+
+
+def owns_module(shapes: GraphShapes, index: int, node: ir.Node) -> bool:
+    """Whether node `index` of `shapes.graph` is emitted as a submodule of its class."""
+    if node.kind != "op":
+        return True  # a block call or a repeat is a submodule of its own class
+    spec = lookup(node.op)
+    assert spec is not None, node.op
+    in_types = [shapes.types[v] for v in node.inputs]
+    ctx = ShapeCtx(spec, node.span, [ir.display_name(v) for v in node.inputs], in_types, shapes.args[index])
+    return spec.owns_module_in(ctx)
+
+
+def _graph_names(shapes: GraphShapes, cls: str) -> GraphNames:
+    graph = shapes.graph
+    # constructor arguments: required input widths and declared parameters keep their spelling
+    # first come first served, then the input sizes and enclosing parameters a class may take
+    init = Namespace(RESERVED)
+    sizes = shapes.size_params if isinstance(shapes, ClassShapes) else {}
+    for name in (*shapes.required, *(p.name for p in graph.params), *sizes, *shapes.param_values):
+        init.name(name)
+
+    attrs = Namespace(RESERVED | MODULE_ATTRS)
+    node_attrs = {index: attrs.fresh(node.label) for index, node in enumerate(graph.nodes)
+                  if owns_module(shapes, index, node)}
+    stored = {name: attrs.name(name) for name in init.map}
+    local_names, inline = _forward_locals(graph)
+    return GraphNames(cls, dict(init.map), node_attrs, stored, local_names, frozenset(inline))
+
+
+def _forward_locals(graph: ir.Graph) -> tuple[dict[str, str], set[str]]:
+    """The locals of `forward`, in the order it binds them, and the values it inlines."""
+    ns = Namespace(RESERVED)
+    for inp in graph.inputs:
+        ns.name(inp.name)
+    uses: dict[str, int] = {}
+    for node in graph.nodes:
+        for v in node.inputs:
+            uses[v] = uses.get(v, 0) + 1
+    for v in graph.outputs:
+        uses[v] = uses.get(v, 0) + 1
+        if "." in v:  # an unnamed output (`merge`, a final bare chain) reads as its statement
+            node = graph.producer(v)
+            ns.map[v] = ns.name(node.target if node else "out")
+    locals_: dict[str, str] = {inp.name: ns.name(inp.name) for inp in graph.inputs}
+    depth_of: dict[str, int] = {}  # inlined value -> the depth of calls its expression nests
+    inline: set[str] = set()
+    for node in graph.nodes:
+        depth = max((depth_of.pop(v) for v in node.inputs if v in depth_of), default=0)
+        first = node.outputs[0]
+        if ("." in first and first not in graph.outputs and uses.get(first, 0) == 1
+                and all(uses.get(o, 0) == 0 for o in node.outputs[1:]) and depth < MAX_NESTING):
+            depth_of[first] = depth + 1
+            inline.add(first)
+            continue
+        if len(node.outputs) == 1:
+            if "." in first:
+                ns.map[first] = ns.name(node.target)
+            locals_[first] = ns.name(first)
+            continue
+        if "." in first and uses.get(first, 0):  # a chain's first output reads as its statement
+            ns.map[first] = ns.name(node.target)
+        for o in node.outputs:
+            discarded = o.startswith("_.") or ("." in o and not uses.get(o))
+            locals_[o] = "_" if discarded else ns.name(o)
+    for v in graph.outputs:
+        locals_.setdefault(v, ns.name(v))
+    return locals_, inline
+
+
+# ------------------------------------------------------------------------------ class names
+
+
+def support_code(checked: Checked) -> list[str]:
+    """The `support` source of every op the program uses (plugins' classes), once each, in order."""
+    out: list[str] = []
+
+    def visit(graph: ir.Graph) -> None:
+        for node in graph.nodes:
+            if node.kind == "op":
+                spec = lookup(node.op)
+                code = spec.support.strip("\n") if spec is not None else ""
+                if code and code not in out:
+                    out.append(code)
+            elif node.body is not None:
+                visit(node.body)
+
+    for shapes in (*checked.classes, *checked.models):
+        visit(shapes.graph)
+    return out
+
+
+def defined_names(sources: list[str]) -> set[str]:
+    """The top-level names that support code defines (emitted classes must not take them)."""
+    import ast
+
+    names: set[str] = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue  # reported when the generated module is imported
+        for node in tree.body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Assign):
+                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def camel(name: str) -> str:
+    """`residual` -> `Residual`, `h_repeat` -> `HRepeat`: class names for blocks and repeat bodies."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Block"

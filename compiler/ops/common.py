@@ -1,0 +1,92 @@
+"""Helpers shared by op families: rendering of optional keywords, per-dimension integer
+arguments, and the sliding-window size arithmetic of convolutions and pools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..tensor_types import Sym, TType, plus, tidy
+from .context import ShapeCtx
+
+
+def is_default(value: Any, default: Any) -> bool:
+    """Whether an evaluated argument is the constant `default` (so the emitted call may omit it)."""
+    if value is None or default is None:
+        return value is None and default is None
+    items = value if isinstance(value, list) else [value]
+    return all(isinstance(v, Sym) and v.is_const and type(v.value) is type(default) and v.value == default
+               for v in items)
+
+
+def render_ints(ctx, value: Any) -> str:
+    """An `ints` argument as Python source: `3`, or a tuple `(3, 5)`; a one-item list is its item."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return ctx.r(value)
+
+
+def keywords(ctx, defaults: dict[str, Any]) -> str:
+    """`, name=value` for each argument that differs from its torch default, in the given order."""
+    out = ""
+    for name, default in defaults.items():
+        value = ctx.arg(name)
+        if not is_default(value, default):
+            out += f", {name}={render_ints(ctx, value)}"
+    return out
+
+
+def spatial_ints(ctx: ShapeCtx, name: str, n: int, minimum: int) -> list[Sym]:
+    """An `ints` argument as one Sym per spatial dimension (one integer is used for all)."""
+    value = ctx.arg(name)
+    items = value if isinstance(value, list) else [value]
+    if len(items) not in (1, n):
+        ctx.error(f"`{name}` has {len(items)} values, but this op takes one integer or {n}",
+                  f"give one per spatial dimension: `{name}=[{', '.join(['3'] * n)}]`", code="E055")
+    for s in items:
+        if not isinstance(s, Sym) or not isinstance(s.value, int) or isinstance(s.value, bool):
+            ctx.error(f"`{name}` must be an integer or a list of integers", code="E055")
+        if s.value < minimum:
+            want = "positive" if minimum == 1 else "at least 0"
+            ctx.error(f"`{name}` must be {want}, not {s.value}", code="E055")
+    return list(items) * n if len(items) == 1 else list(items)
+
+
+def window_size(ctx: ShapeCtx, x: TType, index: int, kernel: Sym, stride: Sym, pad: Sym, dilation: Sym,
+                ceil_mode: bool = False) -> Sym | None:
+    """Output length of a sliding window over dimension `index` of `x` (torch's formula).
+
+    floor((L + 2*pad - dilation*(kernel-1) - 1) / stride) + 1, or with ceil_mode rounded up
+    unless the last window would start in the right padding. Sizes stay symbolic.
+    """
+    dim = x.dims[index]
+    length = dim.size
+    span = dilation * (kernel - 1) + 1
+    if length is None:
+        return None  # a dimension without a size (images of any size) stays without one
+    label = f"`{dim.name}`" if dim.name else f"{index}"
+    if not ceil_mode and length.value + 2 * pad.value < span.value:  # with ceil_mode torch allows it
+        spans = f"kernel size {kernel.value}" + (
+            f" with dilation {dilation.value} spans {span.value}," if dilation.value != 1 else " is")
+        padded = f"{length.value}" + (f", padded to {length.value + 2 * pad.value}" if pad.value else "")
+        ctx.error(f"{spans} larger than dimension {label} of `{ctx.input_names[0]}` ({padded})",
+                  "use a smaller kernel, more padding, or a larger input", code="E055")
+    rest = 2 * pad - dilation * (kernel - 1)  # L + rest: the number of window positions at stride 1
+    if stride.is_const and stride.value == 1 and not ceil_mode:
+        return tidy(plus(length, rest))
+    # floor((L + rest - 1) / s) + 1 == (L + rest - 1 + s) // s, which folds to `height // 2` for a 2x2 pool
+    out = plus(length, rest - 1 + stride + (stride - 1 if ceil_mode else 0)) // stride
+    # with ceil_mode torch drops the last window when it would start inside the right padding,
+    # which can only happen when the stride exceeds the kernel's span minus the padding
+    fixed = all(v.is_const for v in (kernel, stride, pad, dilation))
+    if ceil_mode and (not fixed or stride.value > span.value - pad.value):
+        start = (out - 1) * stride
+        limit = length + pad
+        if start.value >= limit.value:
+            out = out - 1
+            holds = (Sym.const(1) // (start // limit + 1)).equals(0)  # start >= limit, in + - * // == only
+        else:
+            holds = (start // limit).equals(0)  # start < limit
+        if not holds.is_const:
+            ctx.require(tidy(holds), f"with ceil_mode, the output size of dimension {label} follows one "
+                        "formula only for sizes like these")
+    return tidy(out)

@@ -1,0 +1,662 @@
+"""One graph's statements: scopes, values, chains, calls and `repeat`.
+
+A `GraphResolver` resolves the body of one model, block or `repeat`: it tracks which names are
+values, parameters and not-yet-assigned names, turns each chain into nodes (a call's arguments
+are bound by `binding.bind`), and reports undefined, misused and unused names and the
+`output`/`merge`/`load`/`repeat` rules of LANGUAGE.md section 10.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Protocol, Sequence
+
+from .. import ast as A
+from .. import ir
+from ..diagnostics import Diagnostic, error, suggest, warning
+from ..ops.paramtypes import param_type
+from ..ops.registry import OpSpec, lookup
+from .binding import Callee, bind, destructure_error, has_weights, op_callee
+from .common import PARAM_TYPE_NAMES, expr_kind
+
+# Spellings accepted for input dtypes, and the canonical name each stands for.
+DTYPES: dict[str, str] = {
+    "float": "float32",
+    "float32": "float32",
+    "float64": "float64",
+    "double": "float64",
+    "float16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "long": "int64",
+    "int64": "int64",
+    "int": "int32",
+    "int32": "int32",
+    "int16": "int16",
+    "int8": "int8",
+    "uint8": "uint8",
+    "bool": "bool",
+}
+
+
+class ProgramScope(Protocol):
+    """What a graph needs from the program it is in (`program.ProgramResolver`)."""
+
+    program: A.Program
+    file: str
+    diags: list[Diagnostic]
+    libraries: frozenset[str]
+
+    def visible_ops(self) -> dict[str, OpSpec]: ...
+
+
+@dataclass
+class Value:
+    """A name that holds a tensor: an input, or a statement's result."""
+
+    name: str
+    span: A.Span
+    kind: str  # "input" or "value"
+    used: bool = False
+    internal: bool = False
+
+
+class GraphResolver:
+    """Resolves the body of one model, block or `repeat` into its graph's nodes."""
+
+    def __init__(
+        self,
+        parent: ProgramScope,
+        kind: str,
+        name: str,
+        signatures: dict[str, Callee],
+        report: bool = True,
+    ):
+        self.parent = parent
+        self.kind = kind
+        self.name = name
+        self.signatures = signatures
+        self.report = report
+        self.file = parent.file
+        self.diags: list[Diagnostic] = []
+        self.values: dict[str, Value] = {}
+        self.params: dict[str, ir.ParamDef] = {}
+        self.used_params: set[str] = set()
+        self.nodes: list[ir.Node] = []
+        self.inputs: list[ir.InputDef] = []
+        self.implicit_inputs = False
+        self.later: dict[str, A.Span] = {}  # names assigned by a later statement
+        self.all_assigned: set[str] = set()
+        self.block_calls: list[tuple[str, A.Span]] = []
+        self.statement_nodes: dict[str, list[ir.Node]] = {}
+        self.loads: list[ir.LoadDef] = []
+        self.counter = 0
+        # names whose definition failed with an error already reported: uses stay silent
+        self.poisoned: set[str] = set()
+        self.span: A.Span | None = None  # the model's, once known
+        self.owner_kind = kind  # "model" or "block"; a repeat body takes its owner's
+        # names used before their definition (E013 reported): not "never used" afterwards
+        self.used_early: set[str] = set()
+
+    # ---- reporting
+    def err(self, span: A.Span, code: str, message: str, hint: str | None = None) -> None:
+        self.diags.append(error(span, code, message, hint))
+
+    def warn(self, span: A.Span, code: str, message: str, hint: str | None = None) -> None:
+        self.diags.append(warning(span, code, message, hint))
+
+    def _finish(self) -> None:
+        # an imported block's warnings are not the importer's business, but its errors are:
+        # dropping them left a failed block out of the IR while its callers still used it
+        self.parent.diags.extend(d for d in self.diags if self.report or d.is_error)
+
+    # ---- graphs
+    def block(self, b: A.Block, params: tuple[ir.ParamDef, ...]) -> ir.Graph | None:
+        self.params = {p.name: p for p in params}
+        for n in b.inputs:
+            if n.id in self.values:
+                self.err(n.span, "E011", f"block input `{n.id}` is declared twice")
+                continue
+            if n.id in self.params:
+                self.err(n.span, "E011", f"`{n.id}` is both a parameter and an input of block `{b.name}`")
+            self.values[n.id] = Value(n.id, n.span, "input")
+            self.inputs.append(ir.InputDef(n.span, n.id, "float32", None, True))
+        outs: list[str] = []
+        for n in b.outputs:
+            if n.id in outs:
+                self.err(n.span, "E011", f"block output `{n.id}` is declared twice")
+            outs.append(n.id)
+        self._statements(b.body)
+        for n in b.outputs:
+            v = self.values.get(n.id)
+            if v is None and n.id not in self.poisoned:  # a failed assignment is reported already
+                self.err(
+                    n.span,
+                    "E034",
+                    f"block output `{n.id}` is never assigned",
+                    f"assign it in the body: `{n.id} = ...`",
+                )
+            elif v is not None:
+                v.used = True
+        self._unused()
+        self._finish()
+        if any(d.is_error for d in self.diags):
+            return None
+        return ir.Graph(b.span, "block", b.name, b.doc, params, tuple(self.inputs), tuple(self.nodes), tuple(outs))
+
+    def model_body(
+        self,
+        span: A.Span,
+        name: str,
+        doc: str | None,
+        params: tuple[ir.ParamDef, ...],
+        body: Sequence[A.Statement],
+    ) -> ir.Graph | None:
+        self.params = {p.name: p for p in params}
+        self.span = span  # where "computes nothing" points when the body is empty
+        self.implicit_inputs = not any(isinstance(s, A.InputDecl) for s in body)
+        outputs = self._statements(body)
+        self._unused(outputs)
+        self._finish()
+        if any(d.is_error for d in self.diags):
+            return None
+        return ir.Graph(
+            span, "model", name, doc, params, tuple(self.inputs), tuple(self.nodes), tuple(outputs),
+            tuple(self.loads),
+        )
+
+    # ---- statements
+    def _statements(self, body: Sequence[A.Statement]) -> list[str]:
+        for s in body:
+            if isinstance(s, A.Assign):
+                for t in s.targets:
+                    if t.id != "_":
+                        self.later.setdefault(t.id, t.span)
+                        self.all_assigned.add(t.id)
+        outputs: list[str] = []
+        explicit: A.Statement | None = None
+        last = len(body) - 1
+        for i, s in enumerate(body):
+            for t in getattr(s, "targets", ()):
+                if self.later.get(t.id) is t.span:
+                    del self.later[t.id]
+            if isinstance(s, A.InputDecl):
+                self._input_decl(s)
+            elif isinstance(s, A.Assign):
+                self._assign(s, i)
+            elif isinstance(s, A.ExprStmt):
+                if i != last:
+                    self.err(
+                        s.span,
+                        "E031",
+                        "a chain without a name is allowed only as the last statement",
+                        "give it a name: `h = ...`",
+                    )
+                    self._chain(s.value, i, "out", ("out",))
+                    continue
+                if self.kind == "block":
+                    self.err(s.span, "E031", "a block's last statement must assign its outputs",
+                             "name the value after one of the block's outputs")
+                    continue
+                if explicit is not None:
+                    self.err(s.span, "E030", "a model has either an `output`/`merge` or a final unnamed chain, not both")
+                    continue
+                name = self.fresh("out")
+                res = self._chain(s.value, i, "out", (name,))
+                if res:
+                    outputs = [res[0]]
+                    explicit = s
+            elif isinstance(s, (A.Output, A.Merge)):
+                word = "output" if isinstance(s, A.Output) else "merge"
+                if self.kind == "block":
+                    self.err(s.span, "E030", f"`{word}` is not allowed in a block",
+                             "a block names its outputs in its header: `block b(...) (x) -> y { ... }`")
+                    continue
+                if explicit is not None:
+                    other = "output" if isinstance(explicit, A.Output) else "merge"
+                    self.err(s.span, "E030", "a model can have only one `output` or `merge`",
+                             f"`{other}` is already on line {explicit.span.line}")
+                    continue
+                explicit = s
+                if isinstance(s, A.Output):
+                    outputs = self._output(s)
+                else:
+                    name = self.fresh("out")
+                    res = self._call(s.call, None, i, "out", (name,), frozen=False, span=s.call.span, elem_span=s.call.span)
+                    outputs = list(res[:1]) if res else []
+            elif isinstance(s, A.Load):
+                self._load(s)
+        if explicit is None and self.kind == "model":
+            for s in reversed(body):
+                if isinstance(s, A.Assign):
+                    outputs = [t.id for t in s.targets if t.id != "_" and t.id in self.values]
+                    break
+            if not outputs and not any(d.is_error for d in self.diags):
+                span = body[-1].span if body else self.span or self.parent.program.span
+                self.err(span, "E030", f"model `{self.name}` computes nothing to return",
+                         "assign a value, or name the outputs with `output NAME`")
+        return outputs
+
+    def _input_decl(self, s: A.InputDecl) -> None:
+        if self.kind == "block":
+            self.err(s.span, "E033", "`input` is not allowed in a block",
+                     "a block names its inputs in its header: `block b(...) (x) -> y { ... }`")
+            return
+        if s.name in self.values:
+            self.err(s.name_span, "E011", f"input `{s.name}` is declared twice",
+                     f"the first declaration is on line {self.values[s.name].span.line}")
+            return
+        if s.name in self.params:
+            self.err(s.name_span, "E011", f"`{s.name}` is both a parameter and an input")
+            return
+        if s.name in self.all_assigned:
+            self.err(s.name_span, "E011", f"`{s.name}` is declared as an input and also assigned")
+            self.poisoned.add(s.name)
+            return
+        dtype = "float32"
+        if s.dtype is not None:
+            canon = DTYPES.get(s.dtype)
+            if canon is None:
+                self.err(s.dtype_span, "E018", f"unknown dtype `{s.dtype}`",
+                         suggest(s.dtype, DTYPES) or "dtypes: " + ", ".join(sorted(set(DTYPES))))
+            else:
+                dtype = canon
+        shape = None
+        if s.shape is not None:
+            dims: list[ir.DimDef] = []
+            names: dict[str, A.Span] = {}
+            if not s.shape:
+                self.err(s.span, "E033", f"input `{s.name}` has no dimensions",
+                         "the first dimension of an input is the batch: `[batch, feature=16]`")
+            for d in s.shape:
+                dim = self._dim(d)
+                if dim.name is not None:
+                    if dim.name in names:
+                        self.err(d.span, "E033", f"dimension name `{dim.name}` is used twice in input `{s.name}`",
+                                 "each dimension of a tensor needs its own name")
+                    names[dim.name] = d.span
+                dims.append(dim)
+            shape = tuple(dims)
+        self.values[s.name] = Value(s.name, s.name_span, "input")
+        self.inputs.append(ir.InputDef(s.span, s.name, dtype, shape, True))
+
+    def _dim(self, d: A.Dim) -> ir.DimDef:
+        if d.name is not None:
+            self.size_expr(d.size)
+            return ir.DimDef(d.span, d.name, d.size)
+        size = d.size
+        if isinstance(size, A.Name) and size.id not in self.params:
+            return ir.DimDef(d.span, size.id, None)  # a symbolic dimension name
+        self.size_expr(size)
+        return ir.DimDef(d.span, None, size)
+
+    def size_expr(self, expr: A.Expr | None, what: str = "a size") -> None:
+        """Check an integer expression over parameters (a size, a repeat count)."""
+        if expr is None:
+            return
+        if isinstance(expr, A.Number):
+            if not isinstance(expr.value, int):
+                self.err(expr.span, "E025", f"{what} must be an integer, not `{expr.text}`")
+        elif isinstance(expr, A.Name):
+            self.param_ref(expr, "int")
+        elif isinstance(expr, A.BinOp):
+            self.size_expr(expr.left, what)
+            self.size_expr(expr.right, what)
+        elif isinstance(expr, A.Neg):
+            self.size_expr(expr.operand, what)
+        else:
+            self.err(expr.span, "E025", f"{what} must be an integer expression, not {expr_kind(expr)}")
+
+    def param_ref(self, name: A.Name, want: str) -> None:
+        """Check a name standing for a scalar of the hyper-parameter type `want`."""
+        t = param_type(want)
+        p = self.params.get(name.id)
+        if p is None:
+            if name.id in self.values or name.id in self.all_assigned:
+                self.err(name.span, "E019", f"`{name.id}` is a value (a tensor), not a parameter",
+                         f"a hyper-parameter needs {t.describe}")
+                if name.id in self.values:
+                    self.values[name.id].used = True  # misused, not unused: no W001 on top
+            else:
+                self.err(name.span, "E010", f"undefined parameter `{name.id}`",
+                         suggest(name.id, self.params)
+                         or self._declare_hint(name.id, want if want in PARAM_TYPE_NAMES else "int"))
+            return
+        self.used_params.add(name.id)
+        if p.type not in t.accepts:
+            self.err(name.span, "E025", f"`{name.id}` is a {p.type} parameter, but {t.describe} is needed")
+
+    def _declare_hint(self, name: str, ptype: str = "int") -> str:
+        where = "the model" if self.owner_kind == "model" else "the block"
+        return f"declare it as a parameter of {where}: `({name}: {ptype} = ...)`"
+
+    def _assign(self, s: A.Assign, index: int) -> None:
+        targets = s.targets
+        seen: set[str] = set()
+        ok = True
+        for t in targets:
+            if t.id == "_":
+                continue
+            if t.id in seen:
+                self.err(t.span, "E011", f"`{t.id}` is assigned twice in one statement")
+                ok = False
+            seen.add(t.id)
+            prior = self.values.get(t.id)
+            if prior is not None:
+                what = "an input" if prior.kind == "input" else "a value"
+                self.err(t.span, "E011", f"`{t.id}` is already defined as {what} on line {prior.span.line}",
+                         "every value is assigned once; choose a new name")
+                ok = False
+            elif t.id in self.params:
+                self.err(t.span, "E011", f"`{t.id}` is a parameter and cannot be assigned")
+                ok = False
+        base = next((t.id for t in targets if t.id != "_"), "discarded")
+        names = tuple(t.id if t.id != "_" else self.fresh("_") for t in targets)
+        produced = self._chain(s.value, index, base, names, targets=targets)
+        if ok and produced is not None:
+            for t in targets:
+                if t.id != "_":
+                    self.values[t.id] = Value(t.id, t.span, "value", used=t.id in self.used_early)
+        else:
+            self.poisoned.update(t.id for t in targets if t.id != "_")
+
+    def _output(self, s: A.Output) -> list[str]:
+        outs: list[str] = []
+        for n in s.names:
+            if n.id in outs:
+                self.err(n.span, "E030", f"`{n.id}` is listed twice in `output`")
+                continue
+            if self._use(n):
+                outs.append(n.id)
+        return outs
+
+    def _load(self, s: A.Load) -> None:
+        if self.kind != "model":
+            self.err(s.span, "E032", "`load` is allowed only in a model")
+            return
+        name = s.target.id
+        nodes = self.statement_nodes.get(name)
+        if nodes is None:
+            if name in self.values:
+                self.err(s.target.span, "E032", f"`load` needs a value produced by an op or block; `{name}` is an input")
+            elif name in self.poisoned:
+                pass  # its definition failed, and that error is already reported
+            elif name in self.later:
+                self.err(s.target.span, "E013", f"`{name}` is used before it is defined",
+                         f"it is assigned on line {self.later[name].line}; move the `load` below it")
+                self.used_early.add(name)
+            else:
+                self.err(s.target.span, "E010", f"undefined name `{name}`",
+                         suggest(name, [*self.values, *self.poisoned, *self.all_assigned]))
+            return
+        weighted = [n for n in nodes if self._node_has_weights(n)]
+        if len(weighted) != 1:
+            self.err(
+                s.target.span,
+                "E032",
+                f"`load {name}` needs `{name}` to come from a chain with exactly one element that has weights; "
+                f"it has {len(weighted)}",
+                f"give that element its own name: `{name}_enc = ... >> encoder(...)` and load into it",
+            )
+            return
+        self.loads.append(ir.LoadDef(s.span, name, weighted[0].label, s.path.value))
+
+    def _node_has_weights(self, node: ir.Node) -> bool:
+        if node.kind == "repeat":
+            return node.body is not None and has_weights(node.body, self.signatures)
+        if node.kind == "block":
+            sig = self.signatures.get(node.op)
+            return sig is None or sig.has_weights
+        spec = lookup(node.op)
+        return bool(spec and spec.has_weights)
+
+    # ---- names
+    def fresh(self, base: str) -> str:
+        self.counter += 1
+        return f"{base}.{self.counter}"  # `.` cannot appear in a tg name, so never collides
+
+    def _use(self, n: A.Name) -> bool:
+        """Resolve a value reference; True when it names a value."""
+        v = self.values.get(n.id)
+        if v is not None:
+            v.used = True
+            return True
+        if n.id in self.poisoned:
+            return False  # its definition failed, and that error is already reported
+        if n.id in self.later:
+            self.err(n.span, "E013", f"`{n.id}` is used before it is defined",
+                     f"it is assigned on line {self.later[n.id].line}; move that statement up")
+            self.used_early.add(n.id)
+            return False
+        if n.id in self.params:
+            self.err(n.span, "E019", f"`{n.id}` is a parameter, not a value (a tensor)",
+                     "parameters set sizes and options; values flow through ops")
+            self.used_params.add(n.id)  # misused, not unused: no W003 on top
+            return False
+        if n.id in self.all_assigned:
+            # assigned, but neither before (values, poisoned) nor after (later): by this very
+            # statement, `x = x >> relu`; as a free name it would be an input assigned twice
+            self.err(n.span, "E013", f"`{n.id}` is used in its own definition",
+                     "a value is assigned once, from values defined before it; give the result a new name")
+            return False
+        if self.implicit_inputs and self.kind == "model":
+            self.values[n.id] = Value(n.id, n.span, "input", used=True)
+            self.inputs.append(ir.InputDef(n.span, n.id, "float32", None, False))
+            close = suggest(n.id, self.all_assigned)
+            if close:
+                self.warn(n.span, "W002", f"`{n.id}` is not defined, so it becomes an input of the model",
+                          close.replace("did you mean", "is it a typo; did you mean"))
+            return True
+        hint = suggest(n.id, [*self.values, *self.poisoned])
+        if lookup(n.id) is not None or n.id in self.signatures:
+            self.err(n.span, "E019", f"`{n.id}` is an op, not a value (a tensor)",
+                     hint or f"apply it to a value: `x >> {n.id}`")
+            return False
+        if hint is None and self.kind == "model":
+            hint = f"declare it: `input {n.id}: [batch, feature=16]`"
+        self.err(n.span, "E010", f"undefined name `{n.id}`", hint)
+        return False
+
+    # ---- chains
+    def _chain(
+        self,
+        chain: A.Chain,
+        index: int,
+        base: str,
+        names: tuple[str, ...],
+        targets: Sequence[A.Name] = (),
+    ) -> tuple[str, ...] | None:
+        """Resolve a chain whose last element assigns `names`; returns them, or None on error."""
+        elements = chain.elements
+        start = len(self.nodes)
+        current: str | None = None
+        first = elements[0]
+        rest = elements
+        if isinstance(first, A.OpElement) and not first.has_parens:
+            if first.frozen:
+                self.err(first.span, "E012", "`frozen` applies to an op, block call or `repeat`, not to a value")
+            n = A.Name(first.name_span, first.name)
+            head_ok = self._use(n)
+            current = first.name if head_ok else "?"  # a placeholder: the rest is still checked
+            rest = elements[1:]
+            if not head_ok and not rest:
+                return None
+            if not rest:
+                # a plain alias (`y = x`): an identity, so the value has its own producer
+                result = self._apply_identity(first, current, index, base, names, targets)
+                self._record(names, start)
+                return result
+        result: tuple[str, ...] | None = None
+        failed = current == "?"
+        for k, el in enumerate(rest):
+            last = k == len(rest) - 1
+            out_names = names if last else (self.fresh(base),)
+            if isinstance(el, A.RepeatElement):
+                result = self._repeat(el, current, index, base, out_names)
+            elif el.has_parens:
+                call = A.Call(el.span, el.name, el.name_span, el.args)
+                result = self._call(call, current, index, base, out_names, frozen=el.frozen,
+                                    span=el.span, elem_span=el.span, targets=targets if last else ())
+            else:
+                result = self._bare_op(el, current, index, base, out_names, targets if last else ())
+            if result is None:
+                # keep checking the rest of the chain against a placeholder value
+                failed = True
+                result = ("?",)
+            current = result[0]
+        if failed:
+            return None
+        self._record(names, start)
+        return result
+
+    def _record(self, names: tuple[str, ...], start: int) -> None:
+        nodes = self.nodes[start:]
+        for n in names:
+            self.statement_nodes[n] = nodes
+
+    def _apply_identity(self, el, value, index, base, names, targets):
+        if len(names) != 1:
+            destructure_error(self, targets, "identity", ("out",), el.span)
+            return None
+        self.nodes.append(ir.Node(el.span, "op", "identity", (value,), (), names, False, base, f"{base}", index))
+        return names
+
+    def _bare_op(self, el: A.OpElement, current, index, base, out_names, targets):
+        if current is None:  # unreachable: a bare head is a value
+            return None
+        callee = self._callee(el.name, el.name_span, el.span)
+        if callee is None:
+            return None
+        call = A.Call(el.span, el.name, el.name_span, ())
+        return bind(self, callee, call, current, index, base, out_names, el.frozen, el.span, targets)
+
+    def _callee(self, name: str, name_span: A.Span, span: A.Span) -> Callee | None:
+        if name in self.signatures:
+            self.block_calls.append((name, span))
+            return self.signatures[name]
+        spec = lookup(name)
+        if spec is not None and spec.library is not None and spec.library not in self.parent.libraries:
+            self.err(name_span, "E012", f"`{name}` is in the standard library, which this file does not import",
+                     f"add `import {spec.library}` at the top of the file")
+            return None
+        if spec is not None:
+            return op_callee(spec)
+        known = list(self.parent.visible_ops()) + list(self.signatures)
+        hint = suggest(name, known)
+        if name in self.values or name in self.all_assigned:
+            if name in self.values:
+                self.values[name].used = True  # misused, not unused: no W001 on top
+            self.err(name_span, "E019", f"`{name}` is a value (a tensor), not an op",
+                     hint or f"combine values with an op such as `add({name}, ...)`")
+            return None
+        self.err(name_span, "E012", f"unknown op `{name}`", hint or "`tgc ops` lists every op")
+        return None
+
+    def _call(self, call: A.Call, current, index, base, out_names, *, frozen, span, elem_span, targets=()):
+        callee = self._callee(call.name, call.name_span, span)
+        if callee is None:
+            # the arguments of an unknown op are not checked, but they are used: no W001/W003
+            for a in call.args:
+                if isinstance(a.value, A.Name):
+                    if a.value.id in self.values:
+                        self.values[a.value.id].used = True
+                    elif a.value.id in self.params:
+                        self.used_params.add(a.value.id)
+            return None
+        return bind(self, callee, call, current, index, base, out_names, frozen, elem_span, targets)
+
+    def input_arg(self, expr: A.Expr, index: int, base: str) -> str | None:
+        if isinstance(expr, A.Name):
+            return expr.id if self._use(expr) else None
+        assert isinstance(expr, A.Call)
+        name = self.fresh(base)
+        res = self._call(expr, None, index, base, (name,), frozen=False, span=expr.span, elem_span=expr.span)
+        return res[0] if res else None
+
+    def _repeat(self, el: A.RepeatElement, current, index, base, out_names) -> tuple[str, ...] | None:
+        if current is None:
+            self.err(el.span, "E036", "`repeat` needs a value to apply to",
+                     "pipe a value into it: `x >> repeat(4) { ... }`")
+            return None
+        ok = True
+        count = el.count
+        if isinstance(count, A.Number):
+            if not isinstance(count.value, int) or count.value < 1:
+                self.err(count.span, "E036", f"the count of `repeat` must be a positive integer, not `{count.text}`")
+                ok = False
+        elif isinstance(count, A.Name):
+            p = self.params.get(count.id)
+            if p is None or p.type != "int":
+                if p is None:
+                    self.param_ref(count, "int")
+                else:
+                    self.err(count.span, "E036", f"the count of `repeat` must be an int parameter; `{count.id}` is {p.type}")
+                    self.used_params.add(count.id)  # misused, not unused: no W003 on top
+                ok = False
+            else:
+                self.used_params.add(count.id)
+        else:
+            self.err(count.span, "E036", "the count of `repeat` must be an integer literal or an int parameter")
+            ok = False
+        if len(out_names) != 1:
+            self.err(el.span, "E027", "`repeat` gives one value")
+            return None
+        # the body: a chain applied to the value flowing in, with its own nodes
+        sub = GraphResolver(self.parent, "repeat", f"{base}_repeat", self.signatures)
+        sub.params = self.params
+        sub.owner_kind = self.owner_kind
+        body_in = "x"
+        sub.values[body_in] = Value(body_in, el.span, "input", used=True, internal=True)
+        sub.inputs.append(ir.InputDef(el.span, body_in, "float32", None, True))
+        cur = body_in
+        for k, inner in enumerate(el.body.elements):
+            name = "y" if k == len(el.body.elements) - 1 else sub.fresh(base)
+            if isinstance(inner, A.RepeatElement):
+                res = sub._repeat(inner, cur, index, base, (name,))
+            elif inner.has_parens:
+                outer = False
+                for a in inner.args:
+                    if a.name is None and isinstance(a.value, A.Name) and (
+                        a.value.id in self.values or a.value.id in self.all_assigned
+                    ):
+                        sub.err(a.value.span, "E036",
+                                "a `repeat` body can only use the value flowing through it",
+                                "compute the other value inside a block and repeat the block")
+                        outer = True
+                        if a.value.id in self.values:
+                            self.values[a.value.id].used = True  # misused, not unused: no W001
+                # with an outer value the call is not bound too: that would add E010 at the same place
+                res = None if outer else sub._call(A.Call(inner.span, inner.name, inner.name_span, inner.args), cur, index, base,
+                                (name,), frozen=inner.frozen, span=inner.span, elem_span=inner.span)
+            else:
+                res = sub._bare_op(inner, cur, index, base, (name,), ())
+            if res is None:
+                ok = False
+                break
+            cur = res[0]
+        self.used_params |= sub.used_params
+        self.block_calls.extend(sub.block_calls)
+        self.diags.extend(d for d in sub.diags)
+        if not ok or any(d.is_error for d in sub.diags):
+            return None
+        body = ir.Graph(el.span, "repeat", f"{base}_repeat", None, (), tuple(sub.inputs), tuple(sub.nodes), (cur,))
+        self.nodes.append(
+            ir.Node(el.span, "repeat", "repeat", (current,), (), out_names, el.frozen, base, f"{base}_repeat",
+                    index, count=count, body=body)
+        )
+        return out_names
+
+    # ---- hyper-parameter values
+    # ---- unused names
+    def _unused(self, outputs: Iterable[str] = ()) -> None:
+        outs = set(outputs)
+        for v in self.values.values():
+            if v.internal or v.used or v.name in outs:
+                continue
+            what = "input" if v.kind == "input" else "value"
+            self.warn(v.span, "W001", f"{what} `{v.name}` is never used",
+                      "remove it, or name it in `output`" if self.kind == "model" and what == "value" else None)
+        for name, p in self.params.items():
+            if name not in self.used_params and self.kind != "repeat":
+                self.warn(p.span, "W003", f"parameter `{name}` is never used")
+
