@@ -52,6 +52,12 @@ def _gelu(ctx) -> Emission:
     return Emission(call=f"F.gelu({ctx.exprs[0]}{extra})")
 
 
+def _leaky_relu(ctx) -> Emission:
+    slope = ctx.arg("negative_slope")
+    extra = "" if slope.is_const and slope.value == 0.01 else f", negative_slope={ctx.rf(slope)}"
+    return Emission(call=f"F.leaky_relu({ctx.exprs[0]}{extra})")
+
+
 def _softmax(name: str):
     def emit(ctx) -> Emission:
         return Emission(call=f"torch.{name}({ctx.exprs[0]}, dim={ctx.dim('dim')})")
@@ -102,6 +108,29 @@ register(
         shape_doc="[*] -> [*] (element-wise)",
         shape=_same,
         emit=_gelu,
+    )
+)
+
+register(
+    OpSpec(
+        name="leaky_relu",
+        doc="Leaky rectified linear unit, max(x, 0) + negative_slope * min(x, 0), element-wise.",
+        family="activation",
+        torch_module="torch.nn.LeakyReLU",
+        params=(
+            HyperParam(
+                "negative_slope",
+                "float",
+                default=0.01,
+                doc="Slope of the function for negative inputs.",
+                aliases=("slope",),
+            ),
+        ),
+        omitted={"inplace": _INPLACE},
+        example="h = x >> conv2d(64, 3, padding=1) >> leaky_relu(0.2)",
+        shape_doc="[*] -> [*] (element-wise)",
+        shape=_same,
+        emit=_leaky_relu,
     )
 )
 
