@@ -156,7 +156,7 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
         out_types = [shapes.types[v] for v in node.outputs]
         attr = names.attrs.get(index)
         m = f"self.{attr}" if attr is not None else "self._"
-        if node.kind != "op":
+        if not isinstance(node, ir.OpCall):
             em = _class_call(node, shapes.args[index], class_names, m, in_exprs, pyname)
             tuple_valued = len(node.outputs) > 1  # the resolver binds every output of a block
         else:
@@ -239,7 +239,7 @@ def _type_name(value: Any) -> str:
 def _class_call(node: ir.Node, args: dict[str, Any], class_names: dict[tuple, ClassInfo], m: str,
                 inputs: list[str], pyname) -> Emission:
     """A block call or a repeat: a submodule of the block's (or body's) own class."""
-    if node.kind == "block":
+    if isinstance(node, ir.BlockCall):
         info = class_names[class_key(node)]
         given = {name for name, _ in node.args}
         kwargs = [f"{k}={v.render(pyname)}" for k, v in args["params"].items() if k in given]

@@ -117,8 +117,8 @@ class _Builder:
             args = shapes.args.get(index, {})
             in_types = [shapes.types[v] for v in node.inputs]
             is_frozen = frozen or node.frozen
-            expand = node.kind != "op" and (self.depth is None or level < self.depth)
-            if node.kind == "block" and expand:
+            expand = not isinstance(node, ir.OpCall) and (self.depth is None or level < self.depth)
+            if isinstance(node, ir.BlockCall) and expand:
                 block = program.block(node.op)
                 assert block is not None
                 cluster = Cluster(self.fresh("cluster_"), node.op, _call_text(node, None), "block",
@@ -129,8 +129,7 @@ class _Builder:
                 self.walk(inner, args["params"], inner_env, cluster, level + 1, is_frozen)
                 for value, out in zip(node.outputs, block.outputs):
                     env[value] = inner_env[out]
-            elif node.kind == "repeat" and expand:
-                assert node.body is not None
+            elif isinstance(node, ir.Repeat) and expand:
                 count: Sym = args["count"]
                 steps = f"{count.value} step{'s' if count.value != 1 else ''}"
                 detail = (f"{steps}, each with its own weights; the first shown" if count.value > 1
@@ -151,13 +150,13 @@ class _Builder:
 
     def op_node(self, node: ir.Node, frozen: bool, args: dict) -> Node:
         where = f"{node.label} ({_where(node.span)})"
-        if node.kind == "op":
+        if isinstance(node, ir.OpCall):
             spec = lookup(node.op)
             assert spec is not None
             made = Node(self.fresh("n"), "op", node.op, _call_text(node, spec), frozen=frozen, where=where)
             made.ins = _in_ports(spec, len(node.inputs))
             made.outs = _out_ports(spec, len(node.outputs))
-        elif node.kind == "block":
+        elif isinstance(node, ir.BlockCall):
             block = self.checked.program.block(node.op)
             assert block is not None
             made = Node(self.fresh("n"), "block", node.op, _call_text(node, None), frozen=frozen, where=where)
@@ -204,9 +203,9 @@ def _where(span: A.Span) -> str:
 
 
 def _element_text(node: ir.Node) -> str:
-    if node.kind == "repeat":
+    if isinstance(node, ir.Repeat):
         return "repeat"
-    spec = lookup(node.op) if node.kind == "op" else None
+    spec = lookup(node.op) if isinstance(node, ir.OpCall) else None
     args = _call_text(node, spec)
     return f"{node.op}({args})" if args else node.op
 

@@ -44,7 +44,7 @@ class InputDef:
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """One op, block call or repeat applied to values.
+    """What every node is: something applied to values (an op, a block call or a repeat).
 
     `args` holds the hyper-parameters given in the source, by canonical name, as AST expressions
     (sizes stay symbolic). `target` is the source name this node's statement assigns; `label`
@@ -52,7 +52,6 @@ class Node:
     """
 
     span: Span
-    kind: str  # "op", "block" or "repeat"
     op: str
     inputs: tuple[str, ...]
     args: tuple[tuple[str, A.Expr], ...]
@@ -61,14 +60,30 @@ class Node:
     target: str
     label: str
     statement: int
-    count: A.Expr | None = None  # repeat count
-    body: "Graph | None" = None  # repeat body: a one-input, one-output graph
 
     def arg(self, name: str) -> A.Expr | None:
         for key, value in self.args:
             if key == name:
                 return value
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class OpCall(Node):
+    """An op of the registry (`op` its name) applied to values."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockCall(Node):
+    """A block of the program (`op` its name) called on values."""
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat(Node):
+    """`repeat(count) { body }`: the one-input, one-output body applied `count` times."""
+
+    count: A.Expr
+    body: "Graph"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,34 +135,45 @@ class Program:
         return None
 
 
+class IRError(Exception):
+    """A broken invariant of the IR: a bug of the compiler, never of the user."""
+
+
 def lint(program: Program) -> None:
-    """Assert the IR's invariants; a failure is a compiler bug, not a user error."""
-    block_names = set()
+    """Check the IR's invariants (run after resolve); raises `IRError`, a compiler bug."""
+    from .ops.registry import lookup
+
+    block_names: set[str] = set()
     for graph in (*program.blocks, *program.models):
-        _lint_graph(graph, block_names)
+        _lint_graph(graph, block_names, lookup)
         if graph.kind == "block":
             block_names.add(graph.name)
 
 
-def _lint_graph(graph: Graph, known_blocks: set[str]) -> None:
-    from .ops.registry import lookup
+def _lint_graph(graph: Graph, known_blocks: set[str], lookup) -> None:
+    def check(ok: bool, message: str) -> None:
+        if not ok:
+            raise IRError(f"{graph.name}: {message}")
 
     defined: set[str] = set()
     for inp in graph.inputs:
-        assert inp.name not in defined, f"{graph.name}: input {inp.name} defined twice"
+        check(inp.name not in defined, f"input {inp.name} defined twice")
         defined.add(inp.name)
     for node in graph.nodes:
         for value in node.inputs:
-            assert value in defined, f"{graph.name}: {node.label} uses {value} before it exists"
+            check(value in defined, f"{node.label} uses {value} before it exists")
         for value in node.outputs:
-            assert value not in defined, f"{graph.name}: {value} is produced twice"
+            check(value not in defined, f"{value} is produced twice")
             defined.add(value)
-        if node.kind == "op":
-            assert lookup(node.op) is not None, f"{graph.name}: unknown op {node.op}"
-        elif node.kind == "block":
-            assert node.op in known_blocks, f"{graph.name}: block {node.op} not defined before use"
+        if isinstance(node, OpCall):
+            check(lookup(node.op) is not None, f"unknown op {node.op}")
+        elif isinstance(node, BlockCall):
+            check(node.op in known_blocks, f"block {node.op} not defined before use")
+        elif isinstance(node, Repeat):
+            check(len(node.body.inputs) == 1 and len(node.body.outputs) == 1,
+                  f"the body of {node.label} must have one input and one output")
+            _lint_graph(node.body, known_blocks, lookup)
         else:
-            assert node.kind == "repeat" and node.body is not None and node.count is not None
-            _lint_graph(node.body, known_blocks)
+            check(False, f"{node.label} is a {type(node).__name__}, not an op call, block call or repeat")
     for value in graph.outputs:
-        assert value in defined, f"{graph.name}: output {value} is never produced"
+        check(value in defined, f"output {value} is never produced")

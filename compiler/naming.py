@@ -119,7 +119,7 @@ def name_program(checked: Checked) -> Names:
 
 def owns_module(shapes: GraphShapes, index: int, node: ir.Node) -> bool:
     """Whether node `index` of `shapes.graph` is emitted as a submodule of its class."""
-    if node.kind != "op":
+    if not isinstance(node, ir.OpCall):
         return True  # a block call or a repeat is a submodule of its own class
     spec = lookup(node.op)
     assert spec is not None, node.op
@@ -194,12 +194,12 @@ def support_code(checked: Checked) -> list[str]:
 
     def visit(graph: ir.Graph) -> None:
         for node in graph.nodes:
-            if node.kind == "op":
+            if isinstance(node, ir.OpCall):
                 spec = lookup(node.op)
                 code = spec.support.strip("\n") if spec is not None else ""
                 if code and code not in out:
                     out.append(code)
-            elif node.body is not None:
+            elif isinstance(node, ir.Repeat):
                 visit(node.body)
 
     for shapes in (*checked.classes, *checked.models):

@@ -70,7 +70,27 @@ def check(program: ir.Program, params: Sequence[tuple[str, Any]] = (),
     diags.sort(key=lambda d: (d.span.file, d.span.line, d.span.column, d.code))
     if any(d.is_error for d in diags):
         raise CompileError(diags)
-    return Checked(program, [m for m in models if m is not None], list(classes.values())), diags
+    checked = Checked(program, [m for m in models if m is not None], list(classes.values()))
+    lint(checked)
+    return checked, diags
+
+
+def lint(checked: Checked) -> None:
+    """The IR's invariants once more, and the checker's own (run after every check): every node
+    has evaluated arguments and typed outputs, every block call and repeat its class. Raises
+    `ir.IRError`, a compiler bug."""
+    ir.lint(checked.program)
+    keys = {cls.key for cls in checked.classes}
+    for shapes in (*checked.classes, *checked.models):
+        for index, node in enumerate(shapes.graph.nodes):
+            where = f"{shapes.graph.name}: {node.label}"
+            if index not in shapes.args:
+                raise ir.IRError(f"{where} has no evaluated arguments")
+            missing = [v for v in (*node.inputs, *node.outputs) if v not in shapes.types]
+            if missing:
+                raise ir.IRError(f"{where}: no type for {', '.join(missing)}")
+            if not isinstance(node, ir.OpCall) and class_key(node) not in keys:
+                raise ir.IRError(f"{where}: its class {class_key(node)} was never checked")
 
 
 def _check_model(program: ir.Program, graph: ir.Graph, overrides: dict[str, Any], input_sizes: dict[str, tuple[int, ...]],
@@ -139,9 +159,9 @@ def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict
             continue  # an earlier error already explains this
         in_types = [types[v] for v in node.inputs]
         try:
-            if node.kind == "block":
+            if isinstance(node, ir.BlockCall):
                 outs, args = _apply_block(scope, node, in_types)
-            elif node.kind == "repeat":
+            elif isinstance(node, ir.Repeat):
                 outs, args = _apply_repeat(scope, node, in_types[0])
             else:
                 outs, args = _apply(node, in_types, scope.syms, scope.diags, scope.asserts, scope.inferred)
@@ -228,9 +248,8 @@ def _bind_sizes(cls: ClassShapes, in_types: list[TType]) -> dict[str, Sym]:
     return out
 
 
-def _apply_repeat(scope: _Scope, node: ir.Node, t: TType) -> list[TType]:
+def _apply_repeat(scope: _Scope, node: ir.Repeat, t: TType) -> list[TType]:
     """`repeat(n)`: a literal n checks every step; a parameter n needs a shape-preserving body."""
-    assert node.body is not None and node.count is not None
     count = _eval(node.count, scope.syms)
     steps = count.value if count.is_const else 1
     current = t
@@ -262,7 +281,7 @@ def _apply_repeat(scope: _Scope, node: ir.Node, t: TType) -> list[TType]:
 
 def class_key(node: ir.Node) -> tuple:
     """The key of the class a block call or repeat is emitted as: one per block, one per repeat."""
-    if node.kind == "block":
+    if isinstance(node, ir.BlockCall):
         return ("block", node.op)
     return ("repeat", node.span.file, node.span.line, node.span.column)
 

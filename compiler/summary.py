@@ -115,7 +115,7 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
         is_frozen = frozen or node.frozen
         args = shapes.args.get(index, {})
         name, module = where.row(index, node.label)
-        if node.kind == "op":
+        if isinstance(node, ir.OpCall):
             spec = lookup(node.op)
             assert spec is not None
             row = Row(depth, name, node.op, shape, frozen=is_frozen, module=module)
@@ -134,7 +134,7 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
             if row.macs is not None:
                 totals.macs = (totals.macs or 0) + row.macs
             totals.unknown |= row.unknown
-        elif node.kind == "block":
+        elif isinstance(node, ir.BlockCall):
             block = checked.program.block(node.op)
             assert block is not None
             row = Row(depth, name, f"{node.op} (block)", shape, frozen=is_frozen, module=module)
@@ -143,7 +143,6 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
             row.params, row.macs = _graph_rows(checked, inner, args["params"], depth + 1, is_frozen, rows,
                                                totals, problems, where.inner(node, module))
         else:
-            assert node.body is not None
             count: Sym = args["count"]
             op = f"repeat({count.render()})" + ("" if count.is_const else f" x{count.value}")
             row = Row(depth, name, op, shape, frozen=is_frozen, module=module)

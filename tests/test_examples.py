@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tgc.compiler import ast as A
+from tgc.compiler import ir
 from tgc.compiler.cli import main
 from tgc.compiler.parse import parse, read_source
 from tgc.compiler.pipeline import front_end
@@ -101,13 +102,13 @@ def test_named_dims_input_dtype():
 def test_blocks_are_used_like_ops():
     program = front_end(str(EXAMPLES / "blocks.tg")).program
     assert [b.name for b in program.blocks] == ["residual", "two_heads"]
-    kinds = {(n.kind, n.op) for n in program.models[0].nodes}
-    assert ("block", "residual") in kinds and ("block", "two_heads") in kinds
+    kinds = {(type(n), n.op) for n in program.models[0].nodes}
+    assert (ir.BlockCall, "residual") in kinds and (ir.BlockCall, "two_heads") in kinds
 
 
 def test_repeat_count_literal_and_parameter():
     program = front_end(str(EXAMPLES / "repeat.tg")).program
-    repeats = [n for n in program.models[0].nodes if n.kind == "repeat"]
+    repeats = [n for n in program.models[0].nodes if isinstance(n, ir.Repeat)]
     assert len(repeats) == 2
 
 

@@ -88,9 +88,11 @@ def _build(args: argparse.Namespace) -> int:
         return EXIT_USER
     from ..diagnostics import CompileError
     from ..emit import emit
+    from ..naming import name_program
 
+    names = name_program(result.checked)  # one naming pass: the emitted file and verification share it
     try:
-        code = emit(result.checked, args.file)
+        code = emit(result.checked, args.file, names)
     except CompileError as exc:
         _report(list(exc.diagnostics), result.sources, args)
         return EXIT_USER
@@ -104,7 +106,7 @@ def _build(args: argparse.Namespace) -> int:
     if not args.no_verify:
         from tgc.runtime.compile_time.verify import verify
 
-        problems = verify(result.checked, args.file)
+        problems = verify(result.checked, args.file, code, names)  # the very source that is written
         if problems:
             print(f"tgc: internal error: the generated module does not match the checker: {problems[0]}"
                   + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""), file=sys.stderr)

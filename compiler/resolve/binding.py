@@ -95,10 +95,10 @@ def with_weights(callee: Callee, has: bool) -> Callee:
 def has_weights(graph: ir.Graph, signatures: Mapping[str, Callee]) -> bool:
     """Whether anything in `graph` has weights (a block without a known signature counts)."""
     for node in graph.nodes:
-        if node.kind == "repeat" and node.body is not None:
+        if isinstance(node, ir.Repeat):
             if has_weights(node.body, signatures):
                 return True
-        elif node.kind == "block":
+        elif isinstance(node, ir.BlockCall):
             sig = signatures.get(node.op)
             if sig is None or sig.has_weights:
                 return True
@@ -363,8 +363,9 @@ class _Binding:
         args = tuple((p.name, self.bound[p.name]) for p in callee.params if p.name in self.bound)
         label = f"{self.base}_{callee.name}"
         scope.nodes.append(
-            ir.Node(self.span, callee.kind, callee.name, tuple(self.inputs), args, tuple(outputs), frozen,
-                    self.base, label, self.index)
+            (ir.OpCall if callee.kind == "op" else ir.BlockCall)(
+                self.span, callee.name, tuple(self.inputs), args, tuple(outputs), frozen, self.base, label,
+                self.index)
         )
         return tuple(outputs)
 

@@ -402,9 +402,9 @@ class GraphResolver:
         self.loads.append(ir.LoadDef(s.span, name, weighted[0].label, s.path.value))
 
     def _node_has_weights(self, node: ir.Node) -> bool:
-        if node.kind == "repeat":
-            return node.body is not None and has_weights(node.body, self.signatures)
-        if node.kind == "block":
+        if isinstance(node, ir.Repeat):
+            return has_weights(node.body, self.signatures)
+        if isinstance(node, ir.BlockCall):
             sig = self.signatures.get(node.op)
             return sig is None or sig.has_weights
         spec = lookup(node.op)
@@ -518,7 +518,7 @@ class GraphResolver:
         if len(names) != 1:
             destructure_error(self, targets, "identity", ("out",), el.span)
             return None
-        self.nodes.append(ir.Node(el.span, "op", "identity", (value,), (), names, False, base, f"{base}", index))
+        self.nodes.append(ir.OpCall(el.span, "identity", (value,), (), names, False, base, f"{base}", index))
         return names
 
     def _bare_op(self, el: A.OpElement, current, index, base, out_names, targets):
@@ -641,7 +641,7 @@ class GraphResolver:
             return None
         body = ir.Graph(el.span, "repeat", f"{base}_repeat", None, (), tuple(sub.inputs), tuple(sub.nodes), (cur,))
         self.nodes.append(
-            ir.Node(el.span, "repeat", "repeat", (current,), (), out_names, el.frozen, base, f"{base}_repeat",
+            ir.Repeat(el.span, "repeat", (current,), (), out_names, el.frozen, base, f"{base}_repeat",
                     index, count=count, body=body)
         )
         return out_names
