@@ -15,7 +15,6 @@ ops, norms, pooling and reshapes count 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import ir
 from .naming import GraphNames, Names, name_program

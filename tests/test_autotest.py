@@ -12,7 +12,6 @@ import pytest
 
 from tgc.compiler.ops.registry import REGISTRY, Emission, HyperParam, OpSpec, all_ops
 from tgc.compiler.tensor_types import Dim
-from tgc.runtime.compile_time import autotest
 from tgc.runtime.compile_time.autotest import Case, Tensor, autotest_op, render
 
 EXAMPLES = 20  # per op; the whole registry stays well under a minute

@@ -7,8 +7,6 @@ import os
 from dataclasses import replace
 
 import pytest
-import torch
-import torch.fx
 
 from tgc.compiler.ops.registry import REGISTRY, Emission
 from tgc.compiler.pipeline import front_end

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..tensor_types import Dim, Sym, TType
 from .context import ShapeCtx
 from .drawing import Case, Draw, Tensor, discarding, generic_args, maybe, put, strategies

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..ast import Span
 from ..diagnostics import Diagnostic, suggest, warning
-from ..tensor_types import FLOAT_DTYPES, INT_DTYPES, Assertion, DimRef, ShapeError, Sym, TType
+from ..tensor_types import FLOAT_DTYPES, INT_DTYPES, Assertion, Dim, DimRef, ShapeError, Sym, TType
 
 if TYPE_CHECKING:
     from .registry import OpSpec
@@ -47,7 +47,7 @@ class ShapeCtx:
         return v if isinstance(v, Sym) else None
 
     # ---- reporting
-    def error(self, message: str, hint: str | None = None, code: str = "E055", span: A.Span | None = None):
+    def error(self, message: str, hint: str | None = None, code: str = "E055", span: Span | None = None):
         raise ShapeError(code, f"`{self.spec.name}`: {message}", hint, span)
 
     def warn(self, message: str, hint: str | None = None, code: str = "W010") -> None:

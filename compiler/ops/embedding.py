@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..tensor_types import Dim
 from .context import ShapeCtx
 from .drawing import Case, Draw, Tensor, maybe, put, strategies
