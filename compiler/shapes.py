@@ -37,6 +37,9 @@ class GraphShapes:
     types: dict[str, TType] = field(default_factory=dict)
     args: dict[int, dict[str, Any]] = field(default_factory=dict)  # node index -> args
     asserts: list[Assertion] = field(default_factory=list)
+    # what the inputs' run-time sizes must satisfy (`height >= 2` before a 2x2 pool): conditions
+    # over dimension variables, which only the running model can check
+    runtime_requires: list[Assertion] = field(default_factory=list)
     required: list[str] = field(default_factory=list)  # constructor arguments without default
     required_values: dict[str, int] = field(default_factory=dict)  # their checked values
 

@@ -25,6 +25,7 @@ _OPS: dict[str, tuple[int, Callable[[Any, Any], Any]]] = {
     "//": (2, lambda a, b: a // b),
     "%": (2, lambda a, b: a % b),
     "==": (0, lambda a, b: a == b),
+    ">=": (0, lambda a, b: a >= b),
 }
 
 
@@ -32,9 +33,11 @@ _OPS: dict[str, tuple[int, Callable[[Any, Any], Any]]] = {
 class Sym:
     """A scalar with a known value and the expression that computes it.
 
-    `tree` is ("c", value) for a constant, ("p", name) for a parameter, ("neg", t) or
-    (op, left, right). `placeholder` marks a value that is only a stand-in (an input width that
-    the user has not given), so a mismatch can say so.
+    `tree` is ("c", value) for a constant, ("p", name) for a parameter, ("d", name) for the run-time
+    size of the input dimension `name` (`height` in `[batch, channel=3, height, width]`), ("neg", t)
+    or (op, left, right). A size over a dimension is known only when the model runs: its `value` is
+    None. `placeholder` marks a value that is only a stand-in (an input width that the user has not
+    given), so a mismatch can say so.
     """
 
     value: Any
@@ -49,19 +52,35 @@ class Sym:
     def param(name: str, value: Any, placeholder: bool = False) -> "Sym":
         return Sym(value, ("p", name), placeholder)
 
+    @staticmethod
+    def dim(name: str) -> "Sym":
+        """The run-time size of the input dimension `name` (unknown until the model runs)."""
+        return Sym(None, ("d", name))
+
     @property
     def is_const(self) -> bool:
         return self.tree[0] == "c"
 
+    @property
+    def is_runtime(self) -> bool:
+        """Whether the value depends on an input's run-time size (and so is unknown here)."""
+        return self.value is None
+
+    def dims(self) -> set[str]:
+        """The input dimensions whose run-time sizes the expression reads."""
+        out: set[str] = set()
+        _collect(self.tree, out, "d")
+        return out
+
     def params(self) -> set[str]:
         out: set[str] = set()
-        _collect(self.tree, out)
+        _collect(self.tree, out, "p")
         return out
 
     def _bin(self, op: str, other: Any, swap: bool = False) -> "Sym":
         o = other if isinstance(other, Sym) else Sym.const(other)
         a, b = (o, self) if swap else (self, o)
-        value = _OPS[op][1](a.value, b.value)
+        value = None if a.value is None or b.value is None else _OPS[op][1](a.value, b.value)
         placeholder = a.placeholder or b.placeholder
         if a.is_const and b.is_const:
             return Sym(value, ("c", value), placeholder)
@@ -106,10 +125,18 @@ class Sym:
     def __neg__(self) -> "Sym":
         if self.is_const:
             return Sym.const(-self.value)
-        return Sym(-self.value, ("neg", self.tree), self.placeholder)
+        return Sym(None if self.value is None else -self.value, ("neg", self.tree), self.placeholder)
 
     def equals(self, o: Any) -> "Sym":
         return self._bin("==", o)
+
+    def at_least(self, o: Any) -> "Sym":
+        return self._bin(">=", o)
+
+    def evaluate(self, params: dict[str, Any] | None = None, dims: dict[str, int] | None = None) -> Any:
+        """The value for the given parameter values and run-time dimension sizes (a name not given
+        raises KeyError)."""
+        return _evaluate(self.tree, params or {}, dims or {})
 
     def same_expr(self, o: "Sym") -> bool:
         return self.tree == o.tree
@@ -122,15 +149,29 @@ class Sym:
         return self.render()
 
 
-def _collect(tree: tuple, out: set[str]) -> None:
+def _collect(tree: tuple, out: set[str], leaf: str) -> None:
     kind = tree[0]
-    if kind == "p":
-        out.add(tree[1])
+    if kind in ("p", "d"):
+        if kind == leaf:
+            out.add(tree[1])
     elif kind == "neg":
-        _collect(tree[1], out)
+        _collect(tree[1], out, leaf)
     elif kind != "c":
-        _collect(tree[1], out)
-        _collect(tree[2], out)
+        _collect(tree[1], out, leaf)
+        _collect(tree[2], out, leaf)
+
+
+def _evaluate(tree: tuple, params: dict[str, Any], dims: dict[str, int]) -> Any:
+    kind = tree[0]
+    if kind == "c":
+        return tree[1]
+    if kind == "p":
+        return params[tree[1]]
+    if kind == "d":
+        return dims[tree[1]]
+    if kind == "neg":
+        return -_evaluate(tree[1], params, dims)
+    return _OPS[kind][1](_evaluate(tree[1], params, dims), _evaluate(tree[2], params, dims))
 
 
 def _render(tree: tuple, name: Callable[[str], str], outer: int) -> str:
@@ -147,6 +188,8 @@ def _render(tree: tuple, name: Callable[[str], str], outer: int) -> str:
         return repr(v)
     if kind == "p":
         return name(tree[1])
+    if kind == "d":
+        return tree[1]
     if kind == "neg":
         return "-" + _render(tree[1], name, 3)
     prec = _OPS[kind][0]
@@ -180,7 +223,7 @@ def _tidy(tree: tuple) -> tuple:
         terms: dict[tuple, int] = {}
         const = _collect_linear(tree, 1, terms)
         return _rebuild(terms, const)
-    if tree[0] in ("//", "%", "*", "/", "=="):
+    if tree[0] in ("//", "%", "*", "/", "==", ">="):
         return (tree[0], _tidy(tree[1]), _tidy(tree[2]))
     return tree
 
@@ -238,11 +281,49 @@ PLACEHOLDER_WIDTH = 16
 
 @dataclass(frozen=True, slots=True)
 class Dim:
+    """One dimension of a tensor type.
+
+    `size` is its size when known at construction (a constant or an expression over parameters);
+    a dimension without one is sized when the model runs: an input's own (`token`, `height`) is
+    the run-time variable of its name, and a size computed from such dimensions (a pooled
+    `height // 2`, a concatenated `token + token`) is kept in `rt`, an expression over those
+    variables. `batch` marks the batch dimension, which need not be first (an LSTM's `h_n` is
+    `[layer, batch, feature]`).
+    """
+
     name: str | None
-    size: Sym | None  # None: a symbolic dimension without a fixed size (batch, token)
+    size: Sym | None  # None: sized only when the model runs (batch, token, height)
+    rt: Sym | None = None  # that run-time size, when it is not simply the variable `name`
+    batch: bool = False
+
+    def __post_init__(self) -> None:
+        if self.rt is not None and self.rt.tree == ("d", self.name):
+            object.__setattr__(self, "rt", None)  # one form for the variable of its own name
+
+    @staticmethod
+    def of(name: str | None, extent: Sym | None, batch: bool = False) -> "Dim":
+        """The dimension `name` of size `extent`: known now, or (a value of None) when it runs."""
+        if extent is not None and extent.value is None:
+            return Dim(name, None, extent, batch)
+        return Dim(name, extent, None, batch)
+
+    @property
+    def extent(self) -> Sym | None:
+        """The size as an expression: `size`, or the run-time one (None: not known at all)."""
+        if self.size is not None:
+            return self.size
+        if self.rt is not None:
+            return self.rt
+        return Sym.dim(self.name) if self.name else None
+
+    def renamed(self, name: str | None) -> "Dim":
+        """The same dimension (and run-time size) under another name."""
+        return Dim.of(name, self.extent, self.batch) if self.extent is not None else Dim(name, None, None, self.batch)
 
     def show(self) -> str:
         if self.size is None:
+            if self.rt is not None:
+                return f"{self.name}={self.rt.render()}" if self.name else self.rt.render()
             return self.name or "?"
         size = self.size.render()
         return f"{self.name}={size}" if self.name else size
