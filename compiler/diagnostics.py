@@ -62,6 +62,7 @@ CODES: dict[str, str] = {
     "E054": "a tensor has the wrong dtype",
     "E055": "an invalid hyper-parameter value",
     "E056": "not supported by the compiler",
+    "E057": "beyond a limit of the compiler or of torch (nesting, repeat steps, pieces, sizes)",
     # warnings
     "W001": "a value is computed but never used",
     "W002": "a free name looks like a typo of a defined name",

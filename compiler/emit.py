@@ -19,7 +19,7 @@ from . import ir
 from .naming import GraphNames, Names, name_program, support_code
 from .ops.context import EmitCtx, ShapeCtx
 from .ops.registry import Emission, lookup
-from .shapes import Checked, ClassShapes, GraphShapes, class_key
+from .shapes import Checked, ClassShapes, GraphShapes
 from .tensor_types import Sym
 
 @dataclass
@@ -240,7 +240,7 @@ def _class_call(node: ir.Node, args: dict[str, Any], class_names: dict[tuple, Cl
                 inputs: list[str], pyname) -> Emission:
     """A block call or a repeat: a submodule of the block's (or body's) own class."""
     if isinstance(node, ir.BlockCall):
-        info = class_names[class_key(node)]
+        info = class_names[args["class"]]
         given = {name for name, _ in node.args}
         kwargs = [f"{k}={v.render(pyname)}" for k, v in args["params"].items() if k in given]
         kwargs += [f"{k}={v.render(pyname)}" for k, v in args["sizes"].items() if k in info.sizes]
@@ -248,21 +248,21 @@ def _class_call(node: ir.Node, args: dict[str, Any], class_names: dict[tuple, Cl
         unpack = ", ".join("{}" for _ in range(n_out)) if n_out > 1 else None
         return Emission(call=f"{m}({', '.join(inputs)})", module=f"{info.name}({', '.join(kwargs)})",
                         unpack=unpack)
-    info = class_names[class_key(node)]
     count: Sym = args["count"]
-    outer = [f"{k}={pyname(k)}" for k in info.outer]
-    wanted = info.sizes
 
-    def step(sizes: dict[str, Sym]) -> str:
-        given = [f"{k}={v.render(pyname)}" for k, v in sizes.items()]
+    def step(key: tuple, sizes: dict[str, Sym]) -> str:
+        info = class_names[key]
+        given = [f"{k}={v.render(pyname)}" for k, v in sizes.items() if k in info.sizes]
+        outer = [f"{k}={pyname(k)}" for k in info.outer]
         return f"{info.name}({', '.join([*given, *outer])})"
 
-    steps = [{k: v for k, v in st.items() if k in wanted} for st in args["steps"]]
-
-    if all(st == steps[0] for st in steps):
-        module = f"nn.Sequential(*[{step(steps[0])} for _ in range({count.render(pyname)})])"
-    else:  # a literal count whose steps see different sizes: one constructor call per step
-        module = f"nn.Sequential({', '.join(step(st) for st in steps)})"
+    runs = args["steps"]  # (class key, sizes, number of steps) for consecutive steps alike
+    if len(runs) == 1:
+        key, sizes, n = runs[0]
+        times = count.render(pyname) if not count.is_const else str(n)
+        module = f"nn.Sequential(*[{step(key, sizes)} for _ in range({times})])"
+    else:  # a literal count whose steps see different shapes: the steps one by one
+        module = f"nn.Sequential({', '.join(step(key, sizes) for key, sizes, n in runs for _ in range(n))})"
     return Emission(call=f"{m}({inputs[0]})", module=module)
 
 

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from . import ast as A
 from . import ir
 from .diagnostics import CompileError, Diagnostic, error
-from .ops.context import ShapeCtx
+from .ops.context import CostCtx, ShapeCtx, UnknownSize
 from .ops.registry import REQUIRED, OpSpec, lookup, param_type
 from .tensor_types import (  # noqa: F401  (Dim and TType are also the plugin API's)
     PLACEHOLDER_WIDTH,
@@ -23,6 +23,7 @@ from .tensor_types import (  # noqa: F401  (Dim and TType are also the plugin AP
     ShapeError,
     Sym,
     TType,
+    tidy,
 )
 
 # ------------------------------------------------------------------------------ results
@@ -92,8 +93,13 @@ def lint(checked: Checked) -> None:
             missing = [v for v in (*node.inputs, *node.outputs) if v not in shapes.types]
             if missing:
                 raise ir.IRError(f"{where}: no type for {', '.join(missing)}")
-            if not isinstance(node, ir.OpCall) and class_key(node) not in keys:
-                raise ir.IRError(f"{where}: its class {class_key(node)} was never checked")
+            if isinstance(node, ir.OpCall):
+                continue
+            args = shapes.args[index]
+            used = [args["class"]] if isinstance(node, ir.BlockCall) else [key for key, _, _ in args["steps"]]
+            for key in used:
+                if key not in keys or key[:-1] != class_key(node):
+                    raise ir.IRError(f"{where}: its class {key} was never checked")
 
 
 def _check_model(program: ir.Program, graph: ir.Graph, overrides: dict[str, Any], input_sizes: dict[str, tuple[int, ...]],
@@ -130,7 +136,8 @@ def _check_model(program: ir.Program, graph: ir.Graph, overrides: dict[str, Any]
                 run_diags.append(error(exc.span or inp.span, exc.code, exc.message, exc.hint))
         if any(d.is_error for d in run_diags):
             break
-        scope = _Scope(program, syms, run_diags, shapes.asserts, classes=run_classes, inferred=inferred)
+        scope = _Scope(program, syms, run_diags, shapes.asserts, classes=run_classes, inferred=inferred,
+                       requires=shapes.runtime_requires)
         _run(scope, graph, shapes.types, shapes.args)
         if inferred == known:
             break
@@ -140,6 +147,13 @@ def _check_model(program: ir.Program, graph: ir.Graph, overrides: dict[str, Any]
     classes.update(run_classes)
     shapes.required_values = {w: inferred.get(w, PLACEHOLDER_WIDTH) for w in shapes.required}
     return shapes
+
+
+# Limits of the compiler (E057): each bounds work that would otherwise grow without bound.
+MAX_NESTING = 64  # block calls and repeats inside one another (torch.fx traces recursively)
+MAX_REPEAT = 10_000  # steps of one repeat: every step is a submodule of its own
+MAX_DISTINCT_STEPS = 256  # steps of one repeat with a shape unlike any earlier step's
+MAX_SIZE = 2**63 - 1  # torch's sizes and element counts are int64
 
 
 @dataclass
@@ -153,6 +167,19 @@ class _Scope:
     call: ir.Node | None = None  # the block call being checked, for hints
     classes: dict[tuple, "ClassShapes"] = field(default_factory=dict)
     inferred: dict[str, int] | None = None  # undeclared input widths fixed by their uses
+    requires: list[Assertion] = field(default_factory=list)  # conditions on run-time sizes
+    depth: int = 0  # block calls and repeats around this graph
+    memo: dict = field(default_factory=dict)  # (class base key, parameters, input types) -> class key
+
+    def within(self, syms: dict[str, Sym], call: ir.Node | None, asserts: list[Assertion] | None = None,
+               diags: list[Diagnostic] | None = None, requires: list[Assertion] | None = None,
+               own_class: bool = False) -> "_Scope":
+        """The scope of a graph called from this one: a block's body or a repeat's step, or with
+        `own_class` the check of a class on its own (which infers no input widths)."""
+        return _Scope(self.program, syms, self.diags if diags is None else diags,
+                      self.asserts if asserts is None else asserts, call, self.classes,
+                      None if own_class else self.inferred,
+                      self.requires if requires is None else requires, self.depth + 1, self.memo)
 
 
 def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict[int, dict] | None) -> None:
@@ -162,12 +189,18 @@ def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict
             continue  # an earlier error already explains this
         in_types = [types[v] for v in node.inputs]
         try:
+            if not isinstance(node, ir.OpCall) and scope.depth >= MAX_NESTING:
+                raise ShapeError("E057", f"blocks and repeats nest more than {MAX_NESTING} deep here",
+                                 "tgc (and torch.fx, which verifies the emitted module) handles at most "
+                                 f"{MAX_NESTING} levels; flatten some of the nesting", node.span)
             if isinstance(node, ir.BlockCall):
                 outs, args = _apply_block(scope, node, in_types)
             elif isinstance(node, ir.Repeat):
                 outs, args = _apply_repeat(scope, node, in_types[0])
             else:
-                outs, args = _apply(node, in_types, scope.syms, scope.diags, scope.asserts, scope.inferred)
+                outs, args = _apply(node, in_types, scope)
+            for t in outs:
+                _check_size(t, node)
         except _Reported:
             continue
         except ShapeError as exc:
@@ -185,7 +218,36 @@ def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict
             types[value] = t
 
 
-def _apply_block(scope: _Scope, node: ir.Node, in_types: list[TType]) -> list[TType]:
+def _check_size(t: TType, node: ir.Node) -> None:
+    """Sizes torch can hold: every size and the element count of every sample within int64."""
+    total = 1
+    for d in t.dims:
+        if d.size is None or not isinstance(d.size.value, int):
+            continue
+        if d.size.value > MAX_SIZE:
+            raise ShapeError("E057", f"a size of {d.size.value} is larger than torch allows ({MAX_SIZE})",
+                             span=node.span)
+        total *= max(d.size.value, 1)
+    if total > MAX_SIZE:
+        raise ShapeError("E057", f"a tensor of {t.show()} would hold {total} elements per batch, more than "
+                         f"torch allows ({MAX_SIZE})", span=node.span)
+
+
+def _check_weights_size(spec: OpSpec, node: ir.Node, in_types: list[TType], outs: list[TType],
+                        args: dict[str, Any]) -> None:
+    """An op's weights must fit in torch's int64 element counts too (`linear(2**40)` on 2**40)."""
+    try:
+        count = spec.params_count(CostCtx(spec, node.span, in_types, outs, args))
+    except UnknownSize:
+        return
+    except (TypeError, ValueError, ZeroDivisionError):  # a cost rule on odd arguments: no verdict
+        return
+    if isinstance(count, int) and count > MAX_SIZE:
+        raise ShapeError("E057", f"`{spec.name}` would have {count} weights, more than torch allows "
+                         f"({MAX_SIZE})", span=node.span)
+
+
+def _apply_block(scope: _Scope, node: ir.Node, in_types: list[TType]) -> tuple[list[TType], dict[str, Any]]:
     """A block is checked per use, with the shapes and parameter values of this call."""
     block = scope.program.block(node.op)
     assert block is not None, node.op
@@ -196,19 +258,16 @@ def _apply_block(scope: _Scope, node: ir.Node, in_types: list[TType]) -> list[TT
             syms[p.name] = _eval(expr, scope.syms)
         else:
             syms[p.name] = Sym.const(p.default)
-    inner = _Scope(scope.program, syms, scope.diags, scope.asserts, scope.call or node, scope.classes,
-                   scope.inferred)
+    inner = scope.within(syms, scope.call or node)
     types = {inp.name: t for inp, t in zip(block.inputs, in_types)}
     before = sum(d.is_error for d in scope.diags)
     _run(inner, block, types, None)
     if sum(d.is_error for d in scope.diags) > before:
         raise _Reported()
-    key = class_key(node)
-    if key not in scope.classes:
-        own = {p.name: Sym.param(p.name, syms[p.name].value) for p in block.params}
-        _check_class(scope, key, block, own, in_types)
-    cls = scope.classes.get(key)
-    args = {"params": syms, "sizes": _bind_sizes(cls, in_types) if cls else {}}
+    own = {p.name: Sym.param(p.name, syms[p.name].value) for p in block.params}
+    key = _class_for(scope, class_key(node), block, own, in_types)
+    cls = scope.classes.get(key) if key is not None else None
+    args = {"params": syms, "sizes": _bind_sizes(cls, in_types) if cls else {}, "class": key}
     return [types[o] for o in block.outputs], args
 
 
@@ -216,29 +275,102 @@ def _size_name(graph: ir.Graph, i: int, k: int, dim: Dim) -> str:
     return f"{graph.inputs[i].name}_{dim.name}" if dim.name else f"{graph.inputs[i].name}_dim{k}"
 
 
-def _check_class(scope: _Scope, key: tuple, graph: ir.Graph, syms: dict[str, Sym], in_types: list[TType]) -> None:
-    """Check `graph` once more with its input sizes as constructor arguments, for its class."""
-    cls = ClassShapes(graph, {n: s.value for n, s in syms.items()}, key=key)
-    types: dict[str, TType] = {}
-    for i, (inp, t) in enumerate(zip(graph.inputs, in_types)):
+def _class_inputs(graph: ir.Graph, in_types: list[TType]) -> tuple[list[TType], dict[str, tuple[int, int]]]:
+    """A class's view of its inputs: sized dimensions become its constructor arguments (`x_feature`),
+    and each distinct run-time size a variable of its own (named after its dimension)."""
+    size_params: dict[str, tuple[int, int]] = {}
+    variables: dict[tuple, Sym] = {}  # a run-time size's expression -> the class's variable for it
+    taken: set[str] = set()
+    out = []
+    for i, t in enumerate(in_types):
         dims = []
         for k, d in enumerate(t.dims):
-            if d.size is None or k == 0:
+            if d.size is not None:
+                name = _size_name(graph, i, k, d)
+                size_params[name] = (i, k)
+                dims.append(Dim(d.name, Sym.param(name, d.size.value, d.size.placeholder), None, d.batch))
+                continue
+            extent = d.extent
+            if extent is None:
                 dims.append(d)
                 continue
-            name = _size_name(graph, i, k, d)
-            cls.size_params[name] = (i, k)
-            dims.append(Dim(d.name, Sym.param(name, d.size.value, d.size.placeholder)))
-        types[inp.name] = t.with_dims(dims)
-    cls.types = types
+            tree = tidy(extent).tree
+            if tree not in variables:
+                base = d.name or f"{graph.inputs[i].name}_dim{k}"
+                name, n = base, 1
+                while name in taken:
+                    n += 1
+                    name = f"{base}{n}"
+                taken.add(name)
+                variables[tree] = Sym.dim(name)
+            dims.append(Dim.of(d.name, variables[tree], d.batch))
+        out.append(t.with_dims(dims))
+    return out, size_params
+
+
+def _class_for(scope: _Scope, base: tuple, graph: ir.Graph, syms: dict[str, Sym],
+               in_types: list[TType]) -> tuple | None:
+    """The class a block call or repeat step is emitted as: `graph` checked once more with its
+    parameters and input sizes as constructor arguments. Calls whose checks come out the same
+    (the same emitted code) share a class; one that differs (a `dim` given by a parameter that
+    picks another dimension, an input of another rank) gets a class of its own, so every use runs
+    code that was checked for it. None while input widths are still being inferred."""
+    class_types, size_params = _class_inputs(graph, in_types)
+    memo_key = (base, tuple((n, s.value) for n, s in syms.items()), tuple(class_types))
+    if memo_key in scope.memo:
+        return scope.memo[memo_key]
+    cls = ClassShapes(graph, {n: s.value for n, s in syms.items()}, size_params=size_params)
+    cls.types = {inp.name: t for inp, t in zip(graph.inputs, class_types)}
     diags: list[Diagnostic] = []  # the per-use check has reported everything already
-    inner = _Scope(scope.program, syms, diags, cls.asserts, None, scope.classes)
-    _run(inner, graph, types, cls.args)
+    inner = scope.within(syms, None, cls.asserts, diags, cls.runtime_requires, own_class=True)
+    _run(inner, graph, cls.types, cls.args)
     if any(d.is_error for d in diags):
         if scope.inferred:  # a round whose input widths are still being inferred: the next decides
-            return
-        raise AssertionError(f"symbolic check of {key} failed: {[d.message for d in diags]}")
-    scope.classes[key] = cls
+            return None
+        raise AssertionError(f"symbolic check of {base} failed: {[d.message for d in diags]}")
+    print_ = _fingerprint(cls)
+    variants = [c for c in scope.classes.values() if c.key[:-1] == base]
+    key = next((c.key for c in variants if _fingerprint(c) == print_), None)
+    if key is None:
+        key = (*base, len(variants))
+        cls.key = key
+        scope.classes[key] = cls
+    scope.memo[memo_key] = key
+    return key
+
+
+def _fingerprint(cls: "ClassShapes") -> tuple:
+    """What a class's emitted code is made of, without the checked values of its arguments."""
+    cached = getattr(cls, "_print", None)
+    if cached is None:
+        cached = (
+            tuple((v, _shape_print(t)) for v, t in cls.types.items()),
+            tuple((i, _arg_print(a)) for i, a in sorted(cls.args.items())),
+            tuple(a.condition.tree for a in cls.asserts),
+            tuple(cls.size_params.items()),
+        )
+        object.__setattr__(cls, "_print", cached)
+    return cached
+
+
+def _shape_print(t: TType) -> tuple:
+    return (t.dtype, tuple((d.name, None if d.size is None else d.size.tree,
+                            None if d.rt is None else d.rt.tree, d.batch) for d in t.dims))
+
+
+def _arg_print(value: Any) -> Any:
+    if isinstance(value, Sym):
+        # int and float arguments are emitted as their expressions; bools and strings may pick code
+        return (value.tree, value.value if isinstance(value.value, (bool, str)) else None)
+    if isinstance(value, DimRef):
+        return ("dim", value.name, value.index, None if value.sym is None else value.sym.tree)
+    if isinstance(value, dict):
+        if "steps" in value and not value["count"].is_const:  # the count's value is not emitted
+            value = {**value, "steps": [(key, sizes) for key, sizes, _ in value["steps"]]}
+        return tuple((k, _arg_print(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return tuple(_arg_print(v) for v in value)
+    return value
 
 
 def _bind_sizes(cls: ClassShapes, in_types: list[TType]) -> dict[str, Sym]:
@@ -251,39 +383,74 @@ def _bind_sizes(cls: ClassShapes, in_types: list[TType]) -> dict[str, Sym]:
     return out
 
 
-def _apply_repeat(scope: _Scope, node: ir.Repeat, t: TType) -> list[TType]:
-    """`repeat(n)`: a literal n checks every step; a parameter n needs a shape-preserving body."""
+def _apply_repeat(scope: _Scope, node: ir.Repeat, t: TType) -> tuple[list[TType], dict[str, Any]]:
+    """`repeat(n)`: the body applied n times (0: the identity). A literal n checks each step whose
+    input differs from every earlier step's (a body that keeps the shape is checked once); a
+    parameter n needs a body that keeps the shape, and the emitted `__init__` asserts n >= 0."""
     count = _eval(node.count, scope.syms)
-    steps = count.value if count.is_const else 1
-    current = t
+    if not isinstance(count, Sym) or not isinstance(count.value, int) or isinstance(count.value, bool):
+        raise ShapeError("E055", f"`repeat` needs an integer count, not {getattr(count, 'value', count)!r}",
+                         span=node.count.span)
+    if count.value < 0:
+        raise ShapeError("E055", f"`repeat({count.render()})` has a negative count ({count.value})",
+                         "a count is 0 (the identity: the input passes through) or more", node.count.span)
+    if count.value > MAX_REPEAT:
+        raise ShapeError("E057", f"`repeat({count.render()})` has {count.value} steps; tgc builds at most "
+                         f"{MAX_REPEAT}", "each step is a submodule with its own weights", node.count.span)
+    if not count.is_const:
+        scope.asserts.append(Assertion(count.at_least(0), f"repeat: the count ({count.render()}) must be "
+                                       "at least 0"))
+    outer = _outer_params(scope.syms)
     before = sum(d.is_error for d in scope.diags)
-    step_inputs: list[TType] = []
+    seen: dict[TType, TType] = {}  # a step's input -> its output
+    runs: list[list] = []  # [class key, sizes, number of steps] for consecutive steps alike
+    current = t
+    # a parameter count is checked on one step (its body must keep the shape), a literal one on
+    # each; a count of 0 still checks (and emits) the body once, on the input
+    steps = max(count.value, 1) if count.is_const else 1
     for _ in range(steps):
-        step_inputs.append(current)
-        types = {node.body.inputs[0].name: current}
-        _run(scope, node.body, types, None)
-        if sum(d.is_error for d in scope.diags) > before:
-            raise _Reported()
-        current = types[node.body.outputs[0]]
+        if current not in seen:
+            if len(seen) >= MAX_DISTINCT_STEPS:
+                raise ShapeError("E057", f"the body of `repeat({count.render()})` changes the shape on each "
+                                 f"step; tgc checks at most {MAX_DISTINCT_STEPS} distinct steps",
+                                 "a body that keeps its input's shape can repeat any number of times",
+                                 node.span)
+            types = {node.body.inputs[0].name: current}
+            _run(scope.within(scope.syms, scope.call), node.body, types, None)
+            if sum(d.is_error for d in scope.diags) > before:
+                raise _Reported()
+            seen[current] = types[node.body.outputs[0]]
+        key = _class_for(scope, class_key(node), node.body, outer, [current])
+        cls = scope.classes.get(key) if key is not None else None
+        sizes = _bind_sizes(cls, [current]) if cls else {}
+        if runs and runs[-1][0] == key and runs[-1][1] == sizes:
+            runs[-1][2] += 1
+        else:
+            runs.append([key, sizes, 1])
+        current = seen[current]
     if not count.is_const:
         ok = current.rank == t.rank and all(
             (a.size is None) == (b.size is None) and (a.size is None or a.size.value == b.size.value)
+            and (a.size is not None or a.extent == b.extent)
             for a, b in zip(t.dims, current.dims))
         if not ok:
             raise ShapeError("E050", f"the body of `repeat({count.render()})` changes its input {t.show()} "
                              f"into {current.show()}",
                              "with a parameter count the body must keep the shape; use a literal count "
                              "to check each step", node.span)
-    key = class_key(node)
-    if key not in scope.classes:
-        _check_class(scope, key, node.body, _outer_params(scope.syms), [t])
-    cls = scope.classes.get(key)
-    args = {"count": count, "steps": [_bind_sizes(cls, [s]) if cls else {} for s in step_inputs]}
+        current = t  # as many steps as the count, each keeping the shape
+        runs[0][2] = count.value
+    if count.value == 0:  # the identity
+        runs[0][2] = 0
+        current = t
+    args = {"count": count, "steps": [tuple(r) for r in runs]}
     return [current], args
 
 
 def class_key(node: ir.Node) -> tuple:
-    """The key of the class a block call or repeat is emitted as: one per block, one per repeat."""
+    """The base key of the classes a block call or repeat is emitted as: one per block, one per
+    repeat; `_class_for` adds the variant (the key in the node's evaluated `args["class"]`, or for
+    a repeat in each of its `args["steps"]`)."""
     if isinstance(node, ir.BlockCall):
         return ("block", node.op)
     return ("repeat", node.span.file, node.span.line, node.span.column)
@@ -303,15 +470,16 @@ class _Reported(ShapeError):
 
 def _input_type(inp: ir.InputDef, syms: dict[str, Sym], given: tuple[int, ...] | None,
                 shapes: GraphShapes, inferred: dict[str, int]) -> TType:
+    batch = _batch_dim("batch", shapes)
     if inp.shape is None:
         if given is not None:
             if len(given) != 1:
-                return TType((Dim("batch", None), *(Dim(None, Sym.const(s)) for s in given)), inp.dtype)
-            return TType((Dim("batch", None), Dim("feature", Sym.const(given[0]))), inp.dtype)
+                return TType((batch, *(Dim(None, Sym.const(s)) for s in given)), inp.dtype)
+            return TType((batch, Dim("feature", Sym.const(given[0]))), inp.dtype)
         width = f"{inp.name}_features"
         shapes.required.append(width)
         value = inferred.get(width, PLACEHOLDER_WIDTH)
-        return TType((Dim("batch", None), Dim("feature", Sym.param(width, value, True))), inp.dtype)
+        return TType((batch, Dim("feature", Sym.param(width, value, True))), inp.dtype)
     dims: list[Dim] = []
     for d in inp.shape:
         size = _eval(d.size, syms) if d.size is not None else None
@@ -320,12 +488,23 @@ def _input_type(inp: ir.InputDef, syms: dict[str, Sym], given: tuple[int, ...] |
             raise ShapeError("E055", f"input `{inp.name}`: a size must be a positive integer, "
                              f"not {getattr(size, 'value', size)!r}", span=d.span)
         dims.append(Dim(d.name, size))
+    if dims:
+        first = dims[0]
+        dims[0] = _batch_dim(first.name, shapes) if first.size is None else Dim(first.name, first.size, None, True)
     if given is not None:
         if len(given) != len(dims) - 1:
             raise ShapeError("E033", f"`--input {inp.name}` gives {len(given)} sizes, but `{inp.name}` has "
                              f"{len(dims) - 1} non-batch dimensions", span=inp.span)
         dims = [dims[0]] + [Dim(d.name, Sym.const(s)) for d, s in zip(dims[1:], given)]
     return TType(tuple(dims), inp.dtype)
+
+
+def _batch_dim(name: str | None, shapes: GraphShapes) -> Dim:
+    """An input's first dimension: the batch, one run-time size for every input of the model
+    (named after the first input's batch), whatever each input calls it."""
+    first = next((t.dims[0] for t in shapes.types.values() if t.dims and t.dims[0].batch), None)
+    variable = first.extent if first is not None else Sym.dim(name or "batch")
+    return Dim.of(name, variable, batch=True)
 
 
 def _eval(expr: A.Expr, syms: dict[str, Sym]) -> Any:
@@ -363,18 +542,22 @@ def evaluate_args(spec: OpSpec, node: ir.Node, syms: dict[str, Sym]) -> dict[str
 
 def _index_ref(value: Any, span: A.Span) -> Any:
     """A scalar `dim` argument as a reference to a dimension by index."""
-    return DimRef(None, value.value, span) if isinstance(value, Sym) else value
+    if not isinstance(value, Sym):
+        return value
+    return DimRef(None, value.value, span, None if value.is_const else value)
 
 
-def _apply(node: ir.Node, in_types: list[TType], syms: dict[str, Sym], diags: list[Diagnostic],
-           asserts: list[Assertion], inferred: dict[str, int] | None = None) -> tuple[list[TType], dict[str, Any]]:
+def _apply(node: ir.Node, in_types: list[TType], scope: _Scope) -> tuple[list[TType], dict[str, Any]]:
     spec = lookup(node.op)
     assert spec is not None
     if spec.shape is None:
         raise ShapeError("E056", f"op `{spec.name}` has no shape rule yet", None, node.span)
-    args = evaluate_args(spec, node, syms)
-    ctx = ShapeCtx(spec, node.span, [ir.display_name(v) for v in node.inputs], in_types, args, diags, asserts, inferred)
+    args = evaluate_args(spec, node, scope.syms)
+    ctx = ShapeCtx(spec, node.span, [ir.display_name(v) for v in node.inputs], in_types, args, scope.diags,
+                   scope.asserts, scope.inferred, scope.requires)
     outs = list(spec.shape(ctx))
+    if spec.params_count is not None:
+        _check_weights_size(spec, node, in_types, outs, args)
     if len(outs) < len(node.outputs):
         raise ShapeError("E056", f"`{spec.name}` gives {len(outs)} outputs here", None, node.span)
     return outs[: len(node.outputs)], args

@@ -20,7 +20,7 @@ from . import ir
 from .naming import GraphNames, Names, name_program
 from .ops.context import CostCtx, UnknownSize
 from .ops.registry import lookup
-from .shapes import Checked, GraphShapes, class_key, instantiate, model_syms
+from .shapes import Checked, GraphShapes, instantiate, model_syms
 from .tensor_types import Sym
 
 
@@ -91,8 +91,8 @@ class _Where:
         attr = self.graph.attrs.get(index)
         return (label, None) if attr is None else (attr, self.prefix + attr)
 
-    def inner(self, node, path: str | None) -> "_Where":
-        return _Where(self.names, self.names.classes[class_key(node)], f"{path}.")
+    def inner(self, key: tuple, path: str | None) -> "_Where":
+        return _Where(self.names, self.names.classes[key], f"{path}.")
 
 
 def _add(a: int | None, b: int | None) -> int | None:
@@ -140,7 +140,7 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
             rows.append(row)
             inner = instantiate(checked, block, args["params"], in_types)
             row.params, row.macs = _graph_rows(checked, inner, args["params"], depth + 1, is_frozen, rows,
-                                               totals, problems, where.inner(node, module))
+                                               totals, problems, where.inner(args["class"], module))
         else:
             count: Sym = args["count"]
             op = f"repeat({count.render()})" + ("" if count.is_const else f" x{count.value}")
@@ -149,17 +149,20 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
             params: int | None = 0
             macs: int | None = 0
             current = in_types[0]
-            for step in range(count.value):
-                body = instantiate(checked, node.body, syms, [current])
-                step_rows: list[Row] = []
-                p, m = _graph_rows(checked, body, syms, depth + 1, is_frozen, step_rows, totals, problems,
-                                   where.inner(node, f"{module}.{step}"))
-                if count.value > 1:
-                    for r in step_rows:
-                        if r.depth == depth + 1:
-                            r.name = f"{r.name} #{step + 1}"
-                rows.extend(step_rows)
-                params, macs = _add(params, p), _add(macs, m)
+            step = 0
+            for key, _sizes, n in args["steps"]:
+                body = instantiate(checked, node.body, syms, [current])  # once for steps alike
+                for _ in range(n):
+                    step_rows: list[Row] = []
+                    p, m = _graph_rows(checked, body, syms, depth + 1, is_frozen, step_rows, totals, problems,
+                                       where.inner(key, f"{module}.{step}"))
+                    if count.value > 1:
+                        for r in step_rows:
+                            if r.depth == depth + 1:
+                                r.name = f"{r.name} #{step + 1}"
+                    rows.extend(step_rows)
+                    params, macs = _add(params, p), _add(macs, m)
+                    step += 1
                 current = body.types[node.body.outputs[0]]
             row.params, row.macs = params, macs
         graph_params = _add(graph_params, row.params)

@@ -253,7 +253,7 @@ def _rebuild(terms: dict[tuple, int], const: int) -> tuple:
     items.sort(key=lambda item: item[1] < 0)  # a positive term first, so the sum does not start with `-`
 
     def scaled(t: tuple, k: int) -> tuple:
-        return t if k == 1 else ("*", ("c", k), t)
+        return t if k == 1 else ("*", t, ("c", k))  # `hidden * 2`, as people write it
 
     if not items:
         return ("c", const)
@@ -355,11 +355,13 @@ class TType:
 
 @dataclass(frozen=True, slots=True)
 class DimRef:
-    """A `dim` hyper-parameter: a dimension name or an index, resolved against a tensor."""
+    """A `dim` hyper-parameter: a dimension name or an index, resolved against a tensor. An index
+    given by a parameter keeps it in `sym` (the emitted code reads the parameter)."""
 
     name: str | None
     index: int | None
     span: Span
+    sym: Sym | None = None
 
 
 class ShapeError(Exception):

@@ -56,15 +56,23 @@ def window_size(ctx: ShapeCtx, x: TType, index: int, kernel: Sym, stride: Sym, p
     """Output length of a sliding window over dimension `index` of `x` (torch's formula).
 
     floor((L + 2*pad - dilation*(kernel-1) - 1) / stride) + 1, or with ceil_mode rounded up
-    unless the last window would start in the right padding. Sizes stay symbolic.
+    unless the last window would start in the right padding. Sizes stay symbolic: over parameters
+    (checked now, asserted in `__init__`) or over the input's run-time sizes (`height`), whose
+    window must fit when the model runs (a requirement on the inputs). None only for a dimension
+    whose size is not known at all.
     """
     dim = x.dims[index]
-    length = dim.size
+    length = dim.extent
     span = dilation * (kernel - 1) + 1
     if length is None:
-        return None  # a dimension without a size (images of any size) stays without one
+        return None
     label = f"`{dim.name}`" if dim.name else f"{index}"
-    if not ceil_mode and length.value + 2 * pad.value < span.value:  # with ceil_mode torch allows it
+    if length.value is None:
+        if not ceil_mode:  # with ceil_mode the pool's own check (an output of at least 1) decides
+            ctx.require((length + 2 * pad).at_least(span),
+                        f"dimension {label} of `{ctx.input_names[0]}` must be at least "
+                        f"{_show(span - 2 * pad)} for the window to fit")
+    elif not ceil_mode and length.value + 2 * pad.value < span.value:  # with ceil_mode torch allows it
         spans = f"kernel size {kernel.value}" + (
             f" with dilation {dilation.value} spans {span.value}," if dilation.value != 1 else " is")
         padded = f"{length.value}" + (f", padded to {length.value + 2 * pad.value}" if pad.value else "")
@@ -81,7 +89,7 @@ def window_size(ctx: ShapeCtx, x: TType, index: int, kernel: Sym, stride: Sym, p
     if ceil_mode and (not fixed or stride.value > span.value - pad.value):
         start = (out - 1) * stride
         limit = length + pad
-        if start.value >= limit.value:
+        if start.value is not None and start.value >= limit.value:
             out = out - 1
             holds = (Sym.const(1) // (start // limit + 1)).equals(0)  # start >= limit, in + - * // == only
         else:
@@ -90,3 +98,7 @@ def window_size(ctx: ShapeCtx, x: TType, index: int, kernel: Sym, stride: Sym, p
             ctx.require(tidy(holds), f"with ceil_mode, the output size of dimension {label} follows one "
                         "formula only for sizes like these")
     return tidy(out)
+
+
+def _show(s: Sym) -> str:
+    return s.render() if not s.is_const else str(s.value)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..ast import Span
 from ..diagnostics import Diagnostic, suggest, warning
-from ..tensor_types import FLOAT_DTYPES, INT_DTYPES, Assertion, Dim, DimRef, ShapeError, Sym, TType
+from ..tensor_types import FLOAT_DTYPES, INT_DTYPES, Assertion, Dim, DimRef, ShapeError, Sym, TType, tidy
 
 if TYPE_CHECKING:
     from .registry import OpSpec
@@ -28,7 +28,8 @@ class ShapeCtx:
 
     def __init__(self, spec: "OpSpec", span: Span, input_names: Sequence[str], in_types: list[TType],
                  args: dict[str, Any], diags: list[Diagnostic] | None = None,
-                 asserts: list[Assertion] | None = None, inferred: dict[str, int] | None = None):
+                 asserts: list[Assertion] | None = None, inferred: dict[str, int] | None = None,
+                 requires: list[Assertion] | None = None):
         self.spec = spec
         self.span = span
         self._inferred = inferred
@@ -37,6 +38,7 @@ class ShapeCtx:
         self.input_names = list(input_names)
         self._diags = diags if diags is not None else []
         self._asserts = asserts if asserts is not None else []
+        self._requires = requires if requires is not None else []
 
     # ---- arguments
     def arg(self, name: str) -> Any:
@@ -136,15 +138,26 @@ class ShapeCtx:
                       "use the same parameter for both if they must always agree")
 
     def same_dim(self, a: Dim, b: Dim, index: int, na: str, nb: str) -> None:
-        """Dimension `index` of two inputs must be the same: equal sizes, or for a dimension
-        without a size (`batch`, `token`) the same name. Index 0 of both unsized is the batch."""
+        """Dimension `index` of two inputs must be the same: equal sizes, or for dimensions sized
+        only at run time the same size expression (`height // 2` is not `height`). Two batch
+        dimensions are the batch, whatever their names."""
         label = f"`{a.name}`" if a.name else f"{index}"
         if a.size is not None and b.size is not None:
             self.same_size(a.size, b.size, label, na, nb)
-        elif (a.size is None) != (b.size is None) or (a.name != b.name and index != 0):
-            self.error(f"dimension {index} is `{a.show()}` in `{na}` but `{b.show()}` in `{nb}`",
-                       "a dimension without a size is known only by its name; these are different "
-                       "dimensions", code="E050")
+            return
+        if a.batch and b.batch and a.rt is None and b.rt is None:
+            return
+        ea, eb = a.extent, b.extent
+        if a.size is None and b.size is None and ea is not None and eb is not None and \
+                tidy(ea).same_expr(tidy(eb)) and a.batch == b.batch:
+            return
+        if a.size is None and b.size is None and (ea is None or eb is None) and a.name == b.name:
+            return  # neither size is known at all: the names say they are the same
+        hint = ("a dimension without a size is known only by its name; these are different dimensions"
+                if a.rt is None and b.rt is None else
+                "their sizes are known only when the model runs, and they are not the same expression")
+        self.error(f"dimension {index} is `{a.show()}` in `{na}` but `{b.show()}` in `{nb}`", hint,
+                   code="E050")
 
     def _infer(self, a: Sym, b: Sym) -> bool:
         """Bind an undeclared input width (`x_features`) to the size it must match, once."""
@@ -159,11 +172,24 @@ class ShapeCtx:
         return False
 
     def require(self, condition: Sym, message: str, hint: str | None = None) -> None:
-        """A constraint such as `hidden % heads == 0`: checked now, asserted at run time."""
+        """A constraint such as `hidden % heads == 0`: checked now and asserted in the emitted
+        `__init__`; one over run-time sizes (`height >= 2`) is a requirement on the inputs,
+        which only the running model can check (`GraphShapes.runtime_requires`). One that holds
+        for every value (`hidden * 2 == hidden + hidden`) is no constraint."""
+        tidied = tidy(condition)
+        if tidied.tree[0] == "==" and tidied.tree[1] == tidied.tree[2]:
+            return
+        if condition.value is None:
+            self._requires.append(Assertion(tidy(condition), f"{self.spec.name}: {message}"))
+            return
         if not condition.value:
             self.error(message, hint, code="E053")
         if not condition.is_const:
             self._asserts.append(Assertion(condition, f"{self.spec.name}: {message}"))
+
+    def is_batch(self, t: TType, k: int) -> bool:
+        """Whether dimension k of `t` is the batch (by its mark, not its position)."""
+        return t.dims[k].batch
 
 
 def _is_width(s: Sym) -> bool:
@@ -211,11 +237,16 @@ class EmitCtx(ShapeCtx):
     def _forward_name(self, param: str) -> str:
         return f"self.{self._stored(param)}"
 
-    def dim(self, name: str, t: TType | None = None, what: str = "dim") -> int:
-        """A `dim` argument as an index into `t` (the first input by default): -1 for the last."""
+    def dim(self, name: str, t: TType | None = None, what: str = "dim") -> str:
+        """A `dim` argument as Python source of an index into `t` (the first input by default): -1
+        for the last; one given by a parameter reads the parameter (`self.d`), so a class made for
+        one use computes the same for another value."""
         t = t or self.in_types[0]
-        index = self.dim_index(self.args.get(name), t, what)
-        return -1 if index == t.rank - 1 and t.rank > 1 else index
+        ref = self.args.get(name)
+        if isinstance(ref, DimRef) and ref.sym is not None:
+            return self.rf(ref.sym)
+        index = self.dim_index(ref, t, what)
+        return str(-1 if index == t.rank - 1 and t.rank > 1 else index)
 
     def size(self, t: TType, index: int = -1) -> Sym:
         s = t.dims[index].size

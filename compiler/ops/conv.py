@@ -108,8 +108,8 @@ def _conv_shape(n: int, ctx: ShapeCtx):
     else:
         pads = spatial_ints(ctx, "padding", n, 0)
     for i in range(n):
-        dims[2 + i] = Dim(x.dims[2 + i].name,
-                          window_size(ctx, x, 2 + i, kernel[i], stride[i], pads[i], dilation[i]))
+        size = window_size(ctx, x, 2 + i, kernel[i], stride[i], pads[i], dilation[i])
+        dims[2 + i] = Dim.of(x.dims[2 + i].name, size) if size is not None else x.dims[2 + i]
     return [x.with_dims(dims)]
 
 

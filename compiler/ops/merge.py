@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Callable
 
-from ..tensor_types import Dim, DimRef, Sym, TType
+from ..tensor_types import Dim, DimRef, Sym, TType, tidy
 from .context import ShapeCtx
 from .drawing import Case, Draw, Name, Tensor, copies, dim_ref, float_input, maybe, put, strategies
 from .registry import Emission, HyperParam, OpSpec, register
@@ -59,14 +59,18 @@ def _mul_emit(ctx) -> Emission:
 def _cat_shape(ctx: ShapeCtx):
     first = ctx.in_types[0]
     k = ctx.dim_index(ctx.arg("dim"), first)
+    if ctx.is_batch(first, k):
+        ctx.error("joining along the batch dimension is not supported: every value keeps its batch",
+                  "stack the values into a new dimension instead: `stack(a, b, dim=1)`", code="E052")
     _check_same(ctx, skip=k)
-    sizes = [t.dims[k].size for t in ctx.in_types]
-    total = None
-    if all(s is not None for s in sizes):
-        total = sizes[0]
-        for s in sizes[1:]:
-            total = total + s
-    return [first.replace_dim(k, Dim(first.dims[k].name, total))]
+    sizes = [t.dims[k].extent for t in ctx.in_types]
+    if any(s is None for s in sizes):
+        ctx.error(f"dimension {k} of an input has no size, so the joined size is unknown", code="E051")
+    total = sizes[0]
+    for s in sizes[1:]:
+        total = total + s
+    # sizes known only at run time add up to a run-time size (`token + token` is `2 * token`)
+    return [first.replace_dim(k, Dim.of(first.dims[k].name, tidy(total)))]
 
 
 def _cat_emit(ctx) -> Emission:
@@ -141,7 +145,7 @@ def _reduce_shape(kind: _Reduction, ctx: ShapeCtx):
     if ctx.arg("keepdim").value:
         dims[k] = Dim(dims[k].name, Sym.const(1))
     else:
-        if k == 0:
+        if ctx.is_batch(x, k):
             ctx.error("reducing the batch dimension is not supported: every value keeps its batch", code="E052")
         del dims[k]
     return [x.with_dims(dims)]

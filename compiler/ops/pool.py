@@ -88,10 +88,13 @@ def _window_shape(ctx: ShapeCtx):
             ctx.require((p // (k // 2 + 1)).equals(0),  # padding <= kernel_size // 2
                         f"`padding` ({p.render()}) must be at most half of `kernel_size` ({k.render()})")
         size = window_size(ctx, x, 2 + i, k, stride[i], p, dilation[i], ceil_mode)
-        if size is not None and size.value < 1:
+        if size is not None and size.value is not None and size.value < 1:
             label = x.dims[2 + i].name or f"{2 + i}"
             ctx.error(f"the output of dimension `{label}` would be empty ({size.value})", code="E055")
-        dims[2 + i] = Dim(x.dims[2 + i].name, size)
+        if size is not None and size.value is None:
+            ctx.require(size.at_least(1), f"the output of dimension `{x.dims[2 + i].name or 2 + i}` must "
+                        "not be empty")
+        dims[2 + i] = Dim.of(x.dims[2 + i].name, size) if size is not None else x.dims[2 + i]
     return [x.with_dims(dims)]
 
 

@@ -6,14 +6,14 @@ import ast
 from typing import Any
 
 from ..diagnostics import suggest
-from ..tensor_types import Dim, DimRef, Sym, TType
+from ..tensor_types import Dim, DimRef, Sym, TType, tidy
 from .context import ShapeCtx
 from .drawing import Case, Draw, Name, dim_ref, divisors, float_input, maybe, put, sized_input, strategies
 from .registry import Emission, HyperParam, OpSpec, register
 
 # ------------------------------------------------------------------------------ rules
-# Every op here keeps the batch dimension first: a tg value always has its batch at index 0.
-# Emitted code uses flatten/unflatten/permute/transpose on the non-batch dimensions, so it never
+# Every op here keeps the batch dimension where it is, or brings it first (a permute of an LSTM's
+# `h_n`, `[layer, batch, feature]`, to `[batch, layer, feature]`); none merges or cuts it. Emitted code uses flatten/unflatten/permute/transpose on the non-batch dimensions, so it never
 # needs the batch size (`x.shape[0]`) or a parameter at run time, and reads without arithmetic.
 
 # `flatten` names the merged dimension `feature`: the name an unshaped input's vector width has,
@@ -38,13 +38,29 @@ def _product(sizes: list[Sym]) -> Sym:
     return total
 
 
+def _batch_index(x: TType) -> int | None:
+    """Where the batch dimension is (first, but second in an LSTM's `h_n`); None without one."""
+    return next((i for i, d in enumerate(x.dims) if d.batch), None)
+
+
 def _keep_batch(ctx: ShapeCtx, what: str) -> None:
     """An error for an op that would move the batch; `what` says how, `{batch}` names it."""
     x = ctx.in_types[0]
-    batch = f"the batch dimension `{x.dims[0].name or 0}` of `{ctx.input_names[0]}`"
-    ctx.error(what.format(batch=batch),
-              "the batch dimension always stays first; these ops rearrange the dimensions after it",
-              code="E052")
+    b = _batch_index(x)
+    batch = f"the batch dimension `{x.dims[b].name or b}` of `{ctx.input_names[0]}`"
+    hint = "the batch dimension always stays first; these ops rearrange the dimensions after it"
+    if b:
+        order = ", ".join(d.name or str(i) for i, d in enumerate([x.dims[b], *x.dims[:b], *x.dims[b + 1:]]))
+        hint = (f"the batch is dimension {b} of `{ctx.input_names[0]}` {x.show()}; bring it first with "
+                f"`permute(dims=[{order}])`")
+    ctx.error(what.format(batch=batch), hint, code="E052")
+
+
+def _batch_first(ctx: ShapeCtx) -> None:
+    """Ops that lay out the dimensions after the batch need it first."""
+    b = _batch_index(ctx.in_types[0])
+    if b:
+        _keep_batch(ctx, f"`{ctx.spec.name}` needs {{batch}} first, but it is dimension {b}")
 
 
 # ---- flatten
@@ -54,8 +70,9 @@ def _flatten_range(ctx: ShapeCtx) -> tuple[int, int]:
     (x,) = ctx.in_types
     start = ctx.dim_index(ctx.arg("start_dim"), x, "start_dim")
     end = ctx.dim_index(ctx.arg("end_dim"), x, "end_dim")
-    if start == 0:
-        _keep_batch(ctx, "`start_dim=0` would merge {batch} into the others")
+    b = _batch_index(x)
+    if b is not None and start <= b <= end and start != end:
+        _keep_batch(ctx, f"`start_dim={start}` .. `end_dim={end}` would merge {{batch}} into the others")
     if start > end:
         ctx.error(f"`start_dim` (dimension {start}) comes after `end_dim` (dimension {end}) in "
                   f"`{ctx.input_names[0]}` {x.show()}", code="E055")
@@ -69,11 +86,11 @@ def _flatten_shape(ctx: ShapeCtx):
     if start == end:
         return [x]
     merged = x.dims[start : end + 1]
-    sizes = [d.size for d in merged if d.size is not None]
-    size = _product(sizes) if len(sizes) == len(merged) else None
+    extents = [d.extent for d in merged]
+    size = tidy(_product(extents)) if None not in extents else None  # `3 * height * width` at run time
     others = {d.name for i, d in enumerate(x.dims) if not start <= i <= end}
     name = FLAT_NAME if FLAT_NAME not in others else None
-    return [x.with_dims([*x.dims[:start], Dim(name, size), *x.dims[end + 1 :]])]
+    return [x.with_dims([*x.dims[:start], Dim.of(name, size), *x.dims[end + 1 :]])]
 
 
 def _flatten_emit(ctx) -> Emission:
@@ -110,6 +127,7 @@ class _Plan:
 
 
 def _reshape_entries(ctx: ShapeCtx, x: TType) -> list[_Entry]:
+    _batch_first(ctx)
     items = list(ctx.arg("shape"))
     batch = x.dims[0].name
     if items and isinstance(items[0], DimRef) and items[0].name is not None and items[0].name == batch:
@@ -166,8 +184,15 @@ def _reshape_plan(ctx: ShapeCtx) -> _Plan:
         # -1 is exactly the one unsized dimension when the sized ones match up: it keeps its name
         if len(missing) == 1 and in_total.same_expr(out_total):
             entries[infer] = _Entry(x.dims[missing[0]], missing[0], infer=True)
-        else:
-            entries[infer] = _Entry(Dim(None, None), infer=True)
+        else:  # the elements of the unsized dimensions, divided among the others at run time
+            extents = [d.extent for d in x.dims[1:]]
+            if None in extents:
+                entries[infer] = _Entry(Dim(None, None), infer=True)
+            else:
+                every = _product(extents)
+                ctx.require((every % out_total).equals(0), f"the other sizes of `shape` ({out_total.render()}) "
+                            f"must divide the elements of each sample ({tidy(every).render()})")
+                entries[infer] = _Entry(Dim.of(None, tidy(every // out_total)), infer=True)
     elif infer is not None:
         if in_total.value % out_total.value:
             ctx.error(f"{src} has {in_total.value} elements per sample, which the other sizes of `shape` "
@@ -259,8 +284,9 @@ def _permutation(ctx: ShapeCtx) -> list[int]:
     (x,) = ctx.in_types
     refs = ctx.arg("dims")
     order = [ctx.dim_index(ref, x, "dims") for ref in refs]
-    if len(order) == x.rank - 1 and 0 not in order:
-        order = [0, *order]  # the batch left out stays first
+    b = _batch_index(x)
+    if b is not None and len(order) == x.rank - 1 and b not in order:
+        order = [b, *order]  # the batch left out goes first
     for i, k in enumerate(order):
         if k in order[:i]:
             ctx.error(f"dimension `{x.dims[k].name or k}` appears twice in `dims`", code="E055")
@@ -268,7 +294,7 @@ def _permutation(ctx: ShapeCtx) -> list[int]:
         lost = ", ".join(f"`{x.dims[k].name or k}`" for k in range(x.rank) if k not in order)
         ctx.error(f"`dims` must list every dimension of `{ctx.input_names[0]}` {x.show()} once; "
                   f"{lost} {'is' if ', ' not in lost else 'are'} missing", code="E055")
-    if order[0] != 0:
+    if b is not None and order[0] != b and order.index(b) != b:
         _keep_batch(ctx, "`dims` moves {batch} away from the front")
     return order
 
@@ -288,8 +314,9 @@ def _pair(ctx: ShapeCtx) -> tuple[int, int]:
     (x,) = ctx.in_types
     i = ctx.dim_index(ctx.arg("dim0"), x, "dim0")
     j = ctx.dim_index(ctx.arg("dim1"), x, "dim1")
-    if 0 in (i, j) and i != j:
-        _keep_batch(ctx, "`transpose` would move {batch}")
+    b = _batch_index(x)
+    if b is not None and b in (i, j) and i != j and (j if b == i else i) != 0:
+        _keep_batch(ctx, "`transpose` would move {batch}")  # it may only come to the front
     return i, j
 
 

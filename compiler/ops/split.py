@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..tensor_types import Dim, Sym
+from ..tensor_types import Dim, Sym, tidy
 from .context import ShapeCtx
 from .drawing import (
     Case,
@@ -37,7 +37,7 @@ from .registry import Emission, HyperParam, OpSpec, register
 def _axis(ctx: ShapeCtx) -> int:
     x = ctx.in_types[0]
     k = ctx.dim_index(ctx.arg("dim"), x)
-    if k == 0:
+    if ctx.is_batch(x, k):
         ctx.error("cutting the batch dimension is not supported: every value keeps its batch", code="E052")
     return k
 
@@ -70,7 +70,13 @@ def _equal_pieces(ctx: ShapeCtx, n: Sym) -> list:
     if n.value < 1:
         ctx.error(f"the number of pieces must be positive, not {n.value}")
     piece = None
-    if size is not None:
+    length = x.dims[k].extent
+    if size is None and length is not None:
+        # torch.chunk makes n equal pieces only when n divides the length (else fewer, or unequal)
+        ctx.require((length % n).equals(0), f"dimension {_label(ctx, k)} of `{ctx.input_names[0]}` must be "
+                    f"divisible by {n.render()} to cut it into equal pieces")
+        piece = tidy(length // n)
+    elif size is not None:
         piece = _exact_quotient(size, n)
         divides = Sym.const(True) if piece is not None else (size % n).equals(0)
         ctx.require(divides,
@@ -79,7 +85,7 @@ def _equal_pieces(ctx: ShapeCtx, n: Sym) -> list:
                     "give a count that divides the size, or a list of piece sizes: `split(x, [a, b])`")
         if piece is None:
             piece = size // n
-    return [x.replace_dim(k, Dim(x.dims[k].name, piece)) for _ in range(n.value)]
+    return [x.replace_dim(k, Dim.of(x.dims[k].name, piece)) for _ in range(n.value)]
 
 
 def _split_shape(ctx: ShapeCtx):
@@ -95,8 +101,13 @@ def _split_shape(ctx: ShapeCtx):
     for s in sections[1:]:
         total = total + s
     size = x.dims[k].size
-    if size is not None:
-        listed = ", ".join(s.render() for s in sections)
+    listed = ", ".join(s.render() for s in sections)
+    if size is None:
+        ctx.error(f"dimension {_label(ctx, k)} of `{ctx.input_names[0]}` has no size, so the piece sizes "
+                  f"[{listed}] cannot be known to add up to it",
+                  "give the dimension a size in the input, or cut it into equal pieces with a count: "
+                  f"`split(x, {len(sections)}, dim=...)`", code="E051")
+    else:
         ctx.require(total.equals(size),
                     f"the piece sizes [{listed}] (together {total.value}) must add up to dimension "
                     f"{_label(ctx, k)} of `{ctx.input_names[0]}` ({_show(size)})")
@@ -120,7 +131,7 @@ def _split_emit(ctx) -> Emission:
         sizes = "[" + ", ".join(ctx.rf(s) for s in sections) + "]"
         call = f"torch.split({ctx.exprs[0]}, {sizes}, dim={dim})"
     else:
-        piece = ctx.out_types[0].dims[dim].size
+        piece = ctx.out_types[0].dims[ctx.dim_index(ctx.arg("dim"), ctx.in_types[0])].size
         if piece is not None and piece.is_const:
             call = f"torch.split({ctx.exprs[0]}, {ctx.r(piece)}, dim={dim})"
         else:

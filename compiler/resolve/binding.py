@@ -375,10 +375,17 @@ def output_count(scope: Scope, callee: Callee, bound: Mapping[str, A.Expr]) -> i
     if not callee.outputs_from:
         return len(callee.outputs)
     value = bound.get(callee.outputs_from)
+    count = None
     if isinstance(value, A.Number) and isinstance(value.value, int) and value.value >= 1:
-        return value.value
+        count = value.value
     if isinstance(value, A.ListExpr) and value.items:
-        return len(value.items)
+        count = len(value.items)
+    if count is not None and count > MAX_OUTPUTS:
+        scope.err(value.span, "E057", f"`{callee.name}` into {count} pieces gives more values than tgc "
+                  f"handles ({MAX_OUTPUTS})", "every piece is a value of its own; cut into fewer pieces")
+        return None
+    if count is not None:
+        return count
     if value is not None and not any(d.is_error and d.span == value.span for d in scope.diags):
         scope.err(value.span, "E025",
                   f"the number of pieces of `{callee.name}` must be a positive integer literal or a list of sizes",
@@ -386,12 +393,19 @@ def output_count(scope: Scope, callee: Callee, bound: Mapping[str, A.Expr]) -> i
     return None
 
 
+# The most values one op may give (`chunk(x, n)` makes n): each is a name of its own.
+MAX_OUTPUTS = 4096
+
+
 def destructure_error(scope: Scope, targets: Sequence[A.Name], name: str, outs: Sequence[str], span: A.Span) -> None:
     got = len(targets)
+    count = len(outs)
+    if count > 6:  # a long list of generated names helps no one
+        outs = [*outs[:3], "...", outs[-1]]
     scope.err(
         targets[0].span.to(targets[-1].span) if targets else span,
         "E027",
-        f"`{name}` gives {len(outs)} value{'s' if len(outs) != 1 else ''} "
+        f"`{name}` gives {count} value{'s' if count != 1 else ''} "
         f"({', '.join(outs)}), but {got} name{'s are' if got != 1 else ' is'} assigned",
         "assign one name per output; use `_` for an output you do not need",
     )

@@ -581,8 +581,9 @@ class GraphResolver:
         ok = True
         count = el.count
         if isinstance(count, A.Number):
-            if not isinstance(count.value, int) or count.value < 1:
-                self.err(count.span, "E036", f"the count of `repeat` must be a positive integer, not `{count.text}`")
+            if not isinstance(count.value, int) or isinstance(count.value, bool) or count.value < 0:
+                self.err(count.span, "E036", f"the count of `repeat` must be an integer of 0 or more, not "
+                         f"`{count.text}`", "`repeat(0)` is the identity: its input passes through")
                 ok = False
         elif isinstance(count, A.Name):
             p = self.params.get(count.id)

@@ -11,9 +11,6 @@ class GruSplit(nn.Module):
 
     def __init__(self, hidden: int = 16) -> None:
         super().__init__()
-        assert (
-            hidden * 2 - 4 + 4 == hidden + hidden
-        ), "split: the piece sizes [hidden * 2 - 4, 4] (together 32) must add up to dimension `feature` of `joined` (hidden + hidden = 32)"
         self.hidden = hidden
         self.seq_gru = nn.GRU(
             8, hidden, batch_first=True, bidirectional=True
@@ -31,9 +28,7 @@ class GruSplit(nn.Module):
         seq, h_n = self.seq_gru(x)  # [batch, token=9, feature=hidden * 2]
         fwd, bwd = torch.chunk(seq, 2, dim=-1)  # [batch, token=9, feature=hidden]
         p, q, r = torch.chunk(x, 3, dim=1)  # [batch, token=3, feature=8]
-        joined = torch.cat(
-            [fwd, bwd], dim=-1
-        )  # [batch, token=9, feature=hidden + hidden]
+        joined = torch.cat([fwd, bwd], dim=-1)  # [batch, token=9, feature=hidden * 2]
         both = torch.stack([fwd, bwd], dim=1)  # [batch, 2, token=9, feature=hidden]
         head, tail = torch.split(
             joined, [self.hidden * 2 - 4, 4], dim=-1

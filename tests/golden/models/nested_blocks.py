@@ -71,6 +71,7 @@ class YRepeat(nn.Module):
 class Tower(nn.Module):
     def __init__(self, x_feature: int, width: int, depth: int = 2) -> None:
         super().__init__()
+        assert depth >= 0, "repeat: the count (depth) must be at least 0"
         assert (
             x_feature == width
         ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width)"

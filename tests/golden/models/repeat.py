@@ -60,6 +60,7 @@ class BRepeat(nn.Module):
 class Deep(nn.Module):
     def __init__(self, d_in: int = 32, hidden: int = 128, depth: int = 3) -> None:
         super().__init__()
+        assert depth >= 0, "repeat: the count (depth) must be at least 0"
         self.h_linear = nn.Linear(d_in, hidden)  # repeat.tg:9
         self.a_repeat = nn.Sequential(
             *[ARepeat(x_feature=hidden, hidden=hidden) for _ in range(4)]

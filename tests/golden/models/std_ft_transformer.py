@@ -175,6 +175,7 @@ class FtTransformer(nn.Module):
         assert (
             features * d_model % features == 0
         ), "conv1d: `groups` (features) must divide `out_channels` (features * d_model)"
+        assert layers >= 0, "repeat: the count (layers) must be at least 0"
         assert (
             d_model % heads == 0
         ), "attention: the query width `embed` (d_model = 32) must be divisible by `num_heads` (heads = 4)"
@@ -301,6 +302,7 @@ class TabularResnet(nn.Module):
         dropout_second: float = 0.0,
     ) -> None:
         super().__init__()
+        assert blocks >= 0, "repeat: the count (blocks) must be at least 0"
         self.h_linear = nn.Linear(x_feature, d_main)  # tabular.tg:33
         self.resnet_blocks_repeat = nn.Sequential(
             *[

@@ -100,6 +100,7 @@ class TransformerEncoder(nn.Module):
         p: float = 0.1,
     ) -> None:
         super().__init__()
+        assert layers >= 0, "repeat: the count (layers) must be at least 0"
         assert (
             x_feature % heads == 0
         ), "attention: the query width `feature` (x_feature = 64) must be divisible by `num_heads` (heads = 4)"
@@ -131,6 +132,7 @@ class SequenceClassifier(nn.Module):
         n_classes: int = 5,
     ) -> None:
         super().__init__()
+        assert layers >= 0, "repeat: the count (layers) must be at least 0"
         assert (
             d_model % heads == 0
         ), "attention: the query width `feature` (d_model = 64) must be divisible by `num_heads` (heads = 4)"
