@@ -7,6 +7,7 @@ the rules import no torch. Errors name the dimension and point at the offending 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -287,6 +288,8 @@ def _class_inputs(graph: ir.Graph, in_types: list[TType]) -> tuple[list[TType], 
         for k, d in enumerate(t.dims):
             if d.size is not None:
                 name = _size_name(graph, i, k, d)
+                if name in size_params:  # two dimensions of one name (attention weights' `token`s)
+                    name = f"{graph.inputs[i].name}_dim{k}"
                 size_params[name] = (i, k)
                 dims.append(Dim(d.name, Sym.param(name, d.size.value, d.size.placeholder), None, d.batch))
                 continue
@@ -327,7 +330,14 @@ def _class_for(scope: _Scope, base: tuple, graph: ir.Graph, syms: dict[str, Sym]
     if any(d.is_error for d in diags):
         if scope.inferred:  # a round whose input widths are still being inferred: the next decides
             return None
-        raise AssertionError(f"symbolic check of {base} failed: {[d.message for d in diags]}")
+        # this use checks, but the class, which takes the parameters as arguments, does not hold
+        # for all their values (a repeat whose count becomes a parameter, a literal-only argument)
+        first = next(d for d in diags if d.is_error)
+        what = f"block `{graph.name}`" if base[0] == "block" else "the repeat's body"
+        raise ShapeError(first.code, f"{what} cannot be emitted as one class for any values of its "
+                         f"parameters: {first.message}",
+                         f"the class is checked with its parameters as arguments; {first.hint or 'give a literal'}"
+                         f" (at {os.path.basename(first.span.file)}:{first.span.line})")
     print_ = _fingerprint(cls)
     variants = [c for c in scope.classes.values() if c.key[:-1] == base]
     key = next((c.key for c in variants if _fingerprint(c) == print_), None)

@@ -24,7 +24,7 @@ def _keep(ctx: ShapeCtx):
 
 def _dim_rule(ctx: ShapeCtx):
     ctx.expect_float(ctx.in_types[0])
-    ctx.dim_index(ctx.arg("dim"), ctx.in_types[0])
+    ctx.dim_index(ctx.arg("dim"), ctx.in_types[0], from_param=True)
     return [ctx.in_types[0]]
 
 

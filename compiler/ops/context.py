@@ -89,8 +89,16 @@ class ShapeCtx:
                        hint, code="E051")
         return last.size
 
-    def dim_index(self, ref: Any, t: TType, what: str = "dim") -> int:
-        """The non-negative index of a `dim` argument (name or index) in tensor `t`."""
+    def dim_index(self, ref: Any, t: TType, what: str = "dim", from_param: bool = False) -> int:
+        """The non-negative index of a `dim` argument (name or index) in tensor `t`.
+
+        An index given by a parameter is allowed only where the op says so (`from_param`: its
+        emission reads the parameter, through `EmitCtx.dim`); elsewhere the emitted code would
+        fix the checked value, so it is an error."""
+        if isinstance(ref, DimRef) and ref.sym is not None and not from_param:
+            self.error(f"`{what}` must be a dimension name or an integer here, not the parameter "
+                       f"`{ref.sym.render()}`", "the emitted code fixes which dimensions it rearranges; "
+                       "give the dimension by name", code="E056", span=ref.span)
         if isinstance(ref, DimRef) and ref.name is not None:
             for i, d in enumerate(t.dims):
                 if d.name == ref.name:
@@ -106,6 +114,12 @@ class ShapeCtx:
         if not -t.rank <= index < t.rank:
             self.error(f"`{what}={index}` is out of range for {t.rank} dimensions {t.show()}",
                        code="E052", span=getattr(ref, "span", None))
+        if isinstance(ref, DimRef) and ref.sym is not None:
+            # the module reads the parameter, but what follows was checked for this dimension
+            k = index % t.rank
+            picked = f"`{t.dims[k].name}`" if t.dims[k].name else f"{k}"
+            self.require((ref.sym % t.rank).equals(k), f"`{what}` ({ref.sym.render()}) must pick dimension "
+                         f"{picked} of {t.rank}, as it did when the module was compiled")
         return index % t.rank
 
     def same_size(self, a: Sym | None, b: Sym | None, dim: str, na: str, nb: str) -> None:
@@ -245,7 +259,7 @@ class EmitCtx(ShapeCtx):
         ref = self.args.get(name)
         if isinstance(ref, DimRef) and ref.sym is not None:
             return self.rf(ref.sym)
-        index = self.dim_index(ref, t, what)
+        index = self.dim_index(ref, t, what, from_param=True)
         return str(-1 if index == t.rank - 1 and t.rank > 1 else index)
 
     def size(self, t: TType, index: int = -1) -> Sym:

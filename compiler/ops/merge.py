@@ -58,7 +58,7 @@ def _mul_emit(ctx) -> Emission:
 
 def _cat_shape(ctx: ShapeCtx):
     first = ctx.in_types[0]
-    k = ctx.dim_index(ctx.arg("dim"), first)
+    k = ctx.dim_index(ctx.arg("dim"), first, from_param=True)
     if ctx.is_batch(first, k):
         ctx.error("joining along the batch dimension is not supported: every value keeps its batch",
                   "stack the values into a new dimension instead: `stack(a, b, dim=1)`", code="E052")
@@ -140,9 +140,13 @@ def _reduce_shape(kind: _Reduction, ctx: ShapeCtx):
                   f"for example `x >> {ctx.spec.name}(dim=token)`; with several inputs it is element-wise")
     if kind.float_only:
         ctx.expect_float(x)
-    k = ctx.dim_index(ctx.arg("dim"), x)
+    k = ctx.dim_index(ctx.arg("dim"), x, from_param=True)
     dims = list(x.dims)
-    if ctx.arg("keepdim").value:
+    keepdim = ctx.arg("keepdim")
+    if not keepdim.is_const:  # the shapes that follow were checked for this value
+        ctx.require(keepdim.equals(keepdim.value), f"`keepdim` ({keepdim.render()}) must be "
+                    f"{keepdim.value}, as it was when the module was compiled")
+    if keepdim.value:
         dims[k] = Dim(dims[k].name, Sym.const(1))
     else:
         if ctx.is_batch(x, k):
@@ -154,7 +158,10 @@ def _reduce_shape(kind: _Reduction, ctx: ShapeCtx):
 def _reduce_emit(kind: _Reduction, ctx) -> Emission:
     if len(ctx.exprs) > 1:
         return Emission(call=kind.combine(ctx.exprs))
-    keep = ", keepdim=True" if ctx.arg("keepdim").value else ""
+    keepdim = ctx.arg("keepdim")
+    keep = ", keepdim=True" if keepdim.value else ""
+    if not keepdim.is_const:  # a parameter: the module reads it, as the check did for its value
+        keep = f", keepdim={ctx.rf(keepdim)}"
     return Emission(call=f"{_paren(ctx.exprs[0])}.{kind.method}(dim={ctx.dim('dim')}{keep})")
 
 

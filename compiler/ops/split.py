@@ -36,7 +36,7 @@ from .registry import Emission, HyperParam, OpSpec, register
 
 def _axis(ctx: ShapeCtx) -> int:
     x = ctx.in_types[0]
-    k = ctx.dim_index(ctx.arg("dim"), x)
+    k = ctx.dim_index(ctx.arg("dim"), x, from_param=True)
     if ctx.is_batch(x, k):
         ctx.error("cutting the batch dimension is not supported: every value keeps its batch", code="E052")
     return k
@@ -131,7 +131,7 @@ def _split_emit(ctx) -> Emission:
         sizes = "[" + ", ".join(ctx.rf(s) for s in sections) + "]"
         call = f"torch.split({ctx.exprs[0]}, {sizes}, dim={dim})"
     else:
-        piece = ctx.out_types[0].dims[ctx.dim_index(ctx.arg("dim"), ctx.in_types[0])].size
+        piece = ctx.out_types[0].dims[ctx.dim_index(ctx.arg("dim"), ctx.in_types[0], from_param=True)].size
         if piece is not None and piece.is_const:
             call = f"torch.split({ctx.exprs[0]}, {ctx.r(piece)}, dim={dim})"
         else:

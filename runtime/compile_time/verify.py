@@ -2,13 +2,43 @@
 
 `verify(checked, source_name, source)` executes the very source that is written (emitted here
 when not given) in a fresh module, instantiates each model (input widths not given =
-`PLACEHOLDER_WIDTH`, parameters = the checked values), traces it with `torch.fx.symbolic_trace`,
-and runs it on zero inputs built from the checked input types. While it runs, the values of the
-model's `forward` are observed by name, with the naming pass's names: every local `forward`
-binds (read from its frame when it returns, through `sys.settrace`), the output of every
-submodule (forward hooks on the attributes the naming pass gave), and the returned outputs. Each
-observed value's shape and dtype is compared with the checker's `TType`, and the submodules the
-traced forward calls, in order, with the IR nodes that own one. Each difference is one message.
+`PLACEHOLDER_WIDTH`, parameters = the checked values), traces it with torch.fx (the
+`Tracer().trace` that `symbolic_trace` runs), and runs it on zero inputs built from the checked
+input types. While it runs, the values of the model's `forward` are observed by name, with the
+naming pass's names: every local `forward` binds (read from its frame when it returns, through
+`sys.settrace`), the output of every submodule (forward hooks on the attributes the naming pass
+gave), and the returned outputs. Each observed value's shape and dtype is compared with the
+checker's `TType`, and the submodules the traced forward calls, in order, with the IR nodes
+that own one. Each difference is one message.
+
+Nothing big is allocated. A model whose weights or values are big (`choose_device`: more than
+`REAL_LIMIT` elements, or more than `REAL_MACS` multiply-accumulates) is constructed under
+`torch.device("meta")` and runs on meta zero inputs: tensors with a shape and a dtype but no
+storage, so `linear(100000) >> linear(100000)` (10^10 weights) verifies in a fraction of a
+second and a few hundred MB, and the shapes and dtypes compared are still those PyTorch's
+kernels compute. A small model runs with real CPU tensors, as it always did: PyTorch's meta
+kernels are mostly Python, about 100 times slower per op than a CPU kernel on a tiny tensor, so
+a chain of 10,000 small ops verifies in 27 s on meta and in 3 s for real. The fx trace and the observation by name
+(forward hooks, `sys.settrace`) are the same on both devices.
+
+What meta cannot run (a kernel without a meta implementation, `.item()` or another read of a
+value, a forward that makes a CPU tensor of its own) falls back: when constructing or running a
+model on meta fails, that model alone is verified again with real CPU tensors, and the CPU
+run's result is the one reported (its error text is the one a user sees running the module).
+Only a model of more than `REAL_FALLBACK_LIMIT` weight elements is not rerun: its meta error is
+reported as it is, saying so. In torch 2.13 every op of the registry and every std block runs
+on meta (linear, conv1d/2d, the pools, batchnorm, layernorm, embedding, lstm, gru, attention
+through `nn.MultiheadAttention` with masks, the reshapes and merges), so no model of tgc's own
+ops falls back; a plugin op may.
+
+Dimensions sized when the model runs (`batch`, `token`, `height`) get sizes chosen once per
+model by `dim_sizes`: the batch 2, every other such dimension a size that satisfies the
+checker's `runtime_requires` (`height >= 2` before a 2x2 pool); a checked type's run-time size
+(`(height + 1) // 2`) is its expression evaluated with those sizes.
+
+The work is linear in the size of the program: a value's producer and position come from maps
+built once per model, and the call order is compared as lists, with `difflib` only over the
+part that differs.
 
 This module imports torch; `tgc check` never imports it.
 """
@@ -17,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import gc
 import io
 import itertools
 import os
@@ -28,8 +59,26 @@ from typing import Any
 import torch
 import torch.fx
 
-BATCH_SIZE = 2  # size of every input's first (batch) dimension
-SYMBOLIC_SIZE = 3  # size of any other unsized named dimension (`token`), the same for each name
+BATCH_SIZE = 2  # size of every input's batch dimension
+SYMBOLIC_SIZE = 3  # size of any other run-time dimension (`token`) when no condition says otherwise
+# Sizes tried for the run-time dimensions other than the batch: first one for all of them
+# (`token`, `height` and `width` alike), then name by name. On meta a size costs nothing.
+CANDIDATE_SIZES = (3, 4, 5, 6, 7, 8, 9, 12, 16, 18, 24, 27, 32, 36, 48, 64, 72, 144, 224)
+BATCH_CANDIDATES = (2, 3, 4, 8, 16)  # the batch, should a condition exclude 2
+MAX_SIZE_TRIALS = 20_000  # assignments `dim_sizes` evaluates before it gives up
+# A model whose meta run fails is rerun with real tensors only up to this many weight and buffer
+# elements (400 MB of float32): beyond it the rerun would cost more memory than a check may take.
+REAL_FALLBACK_LIMIT = 100_000_000
+# `verify` runs a model with real CPU tensors when its weights and values hold at most this many
+# elements (40 MB of float32) and its matrix products at most `REAL_MACS` multiply-accumulates:
+# PyTorch's meta kernels are Python (0.3-1.5 ms an op in torch 2.13, against 3-15 us for a CPU
+# kernel on a tiny tensor), so a long chain of small ops runs 100 times faster for real.
+REAL_LIMIT = 10_000_000
+REAL_MACS = 1_000_000_000
+
+
+class SizeError(ValueError):
+    """No sizes for the run-time dimensions satisfy the checker's run-time requirements."""
 
 
 # ------------------------------------------------------------------------------ verification
@@ -41,18 +90,23 @@ class Run:
 
     name: str
     module: torch.nn.Module | None = None
-    graph_module: torch.fx.GraphModule | None = None
+    graph: torch.fx.Graph | None = None  # the fx trace of its forward
     inputs: tuple[torch.Tensor, ...] = ()
     outputs: Any = None
     observed: dict[str, Any] = field(default_factory=dict)  # IR value -> the tensor it was
     error: str | None = None
+    device: str = "cpu"  # where it ran: "meta", or "cpu" (asked for, or meta's fallback)
+    sizes: dict[str, int] = field(default_factory=dict)  # the run-time dimensions' sizes
+    meta_error: str | None = None  # why the meta run failed, when it fell back to CPU
 
 
-def verify(checked, source_name: str, source: str | None = None, names=None) -> list[str]:
+def verify(checked, source_name: str, source: str | None = None, names=None,
+           device: str = "auto") -> list[str]:
     """Differences between the checker's shapes and PyTorch's for every model; [] when none.
 
     `source` is the emitted model file to verify (emitted from `checked` when None), `names`
-    the naming pass's result it was emitted with.
+    the naming pass's result it was emitted with. `device` is where the models run: "auto"
+    (`choose_device`: real CPU tensors for a small model, meta for a big one), "meta" or "cpu".
     """
     from tgc.compiler.emit import emit
     from tgc.compiler.naming import name_program
@@ -67,9 +121,28 @@ def verify(checked, source_name: str, source: str | None = None, names=None) -> 
         return [error]
     if hasattr(namespace, "_load_weights"):  # shapes are verified on fresh weights
         namespace._load_weights = lambda module, path, weights_dir: None
+    # The cyclic collector is off while the models are built, traced and run: each of those
+    # makes tens of thousands of objects (modules, fx nodes, tensors) for a long program, and
+    # every full collection walks all of them again, a third of the time at 20,000 ops.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _verify_models(checked, namespace, names, device)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _verify_models(checked, namespace: types.ModuleType, names, device: str) -> list[str]:
     messages: list[str] = []
     for shapes, graph_names in zip(checked.models, names.models):
-        run = run_model(namespace, graph_names.cls, shapes, graph_names)
+        try:
+            sizes = dim_sizes(shapes)
+        except SizeError as exc:
+            messages.append(f"{shapes.graph.name}: {exc}")
+            continue
+        where, weights = (device, None) if device != "auto" else choose_device(checked, shapes, sizes, names)
+        run = run_model(namespace, graph_names.cls, shapes, graph_names, where, sizes, weights)
         if run.error is not None:
             messages.append(run.error)
             continue
@@ -107,28 +180,142 @@ def constructor_args(shapes) -> list[Any]:
     return args
 
 
+def construct(cls: type, args: list[Any], device: str = "cpu") -> torch.nn.Module:
+    """`cls(*args)` in eval mode, its weights made on `device` (on meta: shapes, no storage),
+    with the global RNG left as it was."""
+    # the device context is a torch-function mode: on CPU, the default, it would only slow down
+    # every call that makes a weight
+    place = torch.device(device) if device != "cpu" else contextlib.nullcontext()
+    with torch.random.fork_rng(devices=[]), place:
+        torch.manual_seed(0)
+        return cls(*args).eval()
+
+
+def _known_values(shapes) -> dict[str, Any]:
+    """Parameter values an expression may read: the checked parameters and input widths."""
+    return {**shapes.required_values, **shapes.param_values}
+
+
+def _batch_variables(shapes) -> set[str]:
+    """The run-time variables of the inputs' batch dimensions (the first, or one marked batch)."""
+    out: set[str] = set()
+    for inp in shapes.graph.inputs:
+        for k, d in enumerate(shapes.types[inp.name].dims):
+            if d.size is None and (d.batch or k == 0) and d.extent is not None:
+                out |= d.extent.dims()
+    return out
+
+
 def dim_sizes(shapes) -> dict[str, int]:
-    """The size chosen for each unsized dimension name: the batch 2, any other name 3."""
-    sizes: dict[str, int] = {}
+    """The size chosen for each run-time dimension variable of a model: the batch 2, and for the
+    others sizes under which every condition of `shapes.runtime_requires` holds (and every
+    run-time size of a checked value is at least 1): one common size from `CANDIDATE_SIZES` for
+    all of them when one fits, else a search name by name. Raises `SizeError` when none is found.
+
+    The variables are those the inputs' dimensions read and those the conditions read; a name
+    that no input has and no condition reads gets no size (its dimension is a wildcard)."""
+    batch = _batch_variables(shapes)
+    variables: set[str] = set(batch)
     for inp in shapes.graph.inputs:
-        t = shapes.types[inp.name]
-        if t.dims and t.dims[0].size is None and t.dims[0].name:
-            sizes[t.dims[0].name] = BATCH_SIZE
-    for inp in shapes.graph.inputs:
-        for d in shapes.types[inp.name].dims[1:]:
-            if d.size is None and d.name and d.name not in sizes:
-                sizes[d.name] = SYMBOLIC_SIZE
-    return sizes
+        for d in shapes.types[inp.name].dims:
+            if d.size is None and d.extent is not None:
+                variables |= d.extent.dims()
+    requires = list(getattr(shapes, "runtime_requires", ()))
+    conditions = [a.condition for a in requires]
+    for c in conditions:
+        variables |= c.dims()
+    # a computed run-time size (`(height - 3) // 2 + 1`) must come out positive, or torch fails
+    # before anything is compared; each distinct expression is checked once
+    extents = {d.rt.tree: d.rt for t in shapes.types.values() for d in t.dims
+               if d.size is None and d.rt is not None}
+    positive = [e for e in extents.values() if e.dims() <= variables]
+    others = sorted(variables - batch)
+    sizes = {name: BATCH_SIZE for name in batch}
+    params = _known_values(shapes)
+    if not conditions and not positive:
+        sizes.update({name: SYMBOLIC_SIZE for name in others})
+        return sizes
+
+    def holds(trial: dict[str, int], only_assigned: bool = False) -> bool:
+        for c in conditions:
+            if only_assigned and not c.dims() <= trial.keys():
+                continue
+            if not _true(c, params, trial):
+                return False
+        for e in positive:
+            if only_assigned and not e.dims() <= trial.keys():
+                continue
+            value = _value(e, params, trial)
+            if value is None or value < 1:
+                return False
+        return True
+
+    for size in CANDIDATE_SIZES:  # one size for every non-batch name: `height` = `width` reads best
+        trial = {**sizes, **{name: size for name in others}}
+        if holds(trial):
+            return trial
+    # name by name, depth first, a condition checked as soon as the names it reads have sizes
+    order = sorted(batch) + others
+    choices = {name: BATCH_CANDIDATES if name in batch else CANDIDATE_SIZES for name in order}
+    trials = 0
+
+    def search(i: int, trial: dict[str, int]) -> dict[str, int] | None:
+        nonlocal trials
+        if i == len(order):
+            return dict(trial)
+        for size in choices[order[i]]:
+            trials += 1
+            if trials > MAX_SIZE_TRIALS:
+                return None
+            trial[order[i]] = size
+            if holds(trial, only_assigned=True):
+                found = search(i + 1, trial)
+                if found is not None:
+                    return found
+            del trial[order[i]]
+        return None
+
+    found = search(0, {})
+    if found is None:
+        # name the conditions that no common size satisfies (else all): those are the culprits
+        commons = [{**sizes, **{name: size for name in others}} for size in CANDIDATE_SIZES]
+        stuck = [a for a in requires if not any(_true(a.condition, params, trial) for trial in commons)]
+        wanted = "; ".join(f"`{a.condition.render()}` ({a.message})" for a in stuck or requires) or \
+            "every run-time size at least 1"
+        raise SizeError(f"no sizes of the run-time dimensions {', '.join(others or order)} satisfy {wanted}: "
+                        f"tried {', '.join(map(str, CANDIDATE_SIZES))}")
+    return found
 
 
-def expected_shape(t, sizes: dict[str, int]) -> list[int | None]:
-    """The concrete shape a checked type stands for; None where nothing is known (a wildcard)."""
+def _value(s, params: dict[str, Any], sizes: dict[str, int]) -> Any:
+    """`s` evaluated, or None where it reads a name without a value (or divides by zero)."""
+    try:
+        return s.evaluate(params, sizes)
+    except (KeyError, ZeroDivisionError, TypeError, ValueError):
+        return None
+
+
+def _true(condition, params: dict[str, Any], sizes: dict[str, int]) -> bool:
+    value = _value(condition, params, sizes)
+    return value is not None and bool(value)
+
+
+def expected_shape(t, sizes: dict[str, int], params: dict[str, Any] | None = None) -> list[int | None]:
+    """The concrete shape a checked type stands for; None where nothing is known (a wildcard).
+
+    A size known at construction is its checked value; a run-time one (`token`, a pooled
+    `(height + 1) // 2`) is its expression evaluated with the chosen `sizes` (and `params`, the
+    parameter values, should it read one); a dimension over a name without a size is a wildcard."""
     out: list[int | None] = []
     for d in t.dims:
-        if d.size is not None:
+        if d.size is not None and d.size.value is not None:
             out.append(d.size.value)
-        else:
-            out.append(sizes.get(d.name) if d.name else None)
+            continue
+        extent = d.extent
+        value = None if extent is None else _value(extent, params or {}, sizes)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        out.append(value if isinstance(value, int) and not isinstance(value, bool) else None)
     return out
 
 
@@ -136,61 +323,132 @@ def torch_dtype(name: str) -> torch.dtype:
     return getattr(torch, name)
 
 
-def zero_inputs(shapes) -> tuple[torch.Tensor, ...]:
-    """Zero tensors for every graph input (ids 0, masks all False), in the forward's order."""
-    sizes = dim_sizes(shapes)
+def zero_inputs(shapes, device: str = "cpu", sizes: dict[str, int] | None = None) -> tuple[torch.Tensor, ...]:
+    """Zero tensors for every graph input (ids 0, masks all False), in the forward's order, on
+    `device`, with the run-time sizes `sizes` (`dim_sizes(shapes)` when None)."""
+    sizes = dim_sizes(shapes) if sizes is None else sizes
+    params = _known_values(shapes)
     tensors = []
-    for index, inp in enumerate(shapes.graph.inputs):
+    for inp in shapes.graph.inputs:
         t = shapes.types[inp.name]
         shape = []
-        for k, size in enumerate(expected_shape(t, sizes)):
+        for k, size in enumerate(expected_shape(t, sizes, params)):
             shape.append(size if size is not None else (BATCH_SIZE if k == 0 else SYMBOLIC_SIZE))
-        tensors.append(torch.zeros(shape, dtype=torch_dtype(t.dtype)))
+        tensors.append(torch.zeros(shape, dtype=torch_dtype(t.dtype), device=device))
     return tuple(tensors)
 
 
-def run_model(namespace: types.ModuleType, class_name: str, shapes, names=None) -> Run:
+def run_model(namespace: types.ModuleType, class_name: str, shapes, names=None, device: str = "cpu",
+              sizes: dict[str, int] | None = None, weights: int | None = None) -> Run:
     """Instantiate, trace and run one emitted model (in eval mode, deterministically); with the
-    naming pass's `names` of the model, observe its values by name while it runs."""
-    run = Run(shapes.graph.name)
+    naming pass's `names` of the model, observe its values by name while it runs.
+
+    `sizes` are the run-time dimensions' (`dim_sizes(shapes)` when None). On `device="meta"`
+    nothing is allocated; should constructing or running fail there, the model runs again on
+    CPU, unless it holds more than `REAL_FALLBACK_LIMIT` weight elements (counted on the meta
+    module, or `weights`, the checker's count, where it could not be built)."""
+    run = Run(shapes.graph.name, device=device)
     cls = getattr(namespace, class_name, None)
     if not isinstance(cls, type) or not issubclass(cls, torch.nn.Module):
         run.error = f"{run.name}: the emitted source defines no module class `{class_name}`"
+        return run
+    try:
+        run.sizes = dim_sizes(shapes) if sizes is None else sizes
+    except SizeError as exc:
+        run.error = f"{run.name}: {exc}"
         return run
     args = constructor_args(shapes)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: threads only cost time (and thrash on a busy machine)
     try:
-        return _run(run, cls, class_name, args, shapes, names)
+        _run(run, cls, class_name, args, shapes, names)
+        if device != "meta" or run.error is None:
+            return run
+        if run.module is not None and run.graph is None:
+            return run  # fx cannot trace it: the same on every device
+        elements = _elements(run.module) if run.module is not None else weights
+        if elements is not None and elements > REAL_FALLBACK_LIMIT:
+            run.error += (f" (on the meta device; not rerun with real tensors: the model has "
+                          f"{elements:,} weight elements)")
+            return run
+        retry = Run(run.name, device="cpu", sizes=run.sizes, meta_error=run.error)
+        return _run(retry, cls, class_name, args, shapes, names)
     finally:
         torch.set_num_threads(threads)
 
 
+def choose_device(checked, shapes, sizes: dict[str, int], names=None) -> tuple[str, int | None]:
+    """Where `verify` runs a model, and the checker's count of its weights (None: unknown).
+
+    Real CPU tensors when the model is small: its weights (the summary's count) and every value
+    it computes (the checked types at `sizes`) at most `REAL_LIMIT` elements, its matrix
+    products at most `REAL_MACS` multiply-accumulates. Everything else, and a model whose
+    weights the summary cannot count, runs on meta."""
+    elements = 0
+    for t in shapes.types.values():
+        n = 1
+        for k, size in enumerate(expected_shape(t, sizes, _known_values(shapes))):
+            n *= size if size is not None else (BATCH_SIZE if k == 0 else SYMBOLIC_SIZE)
+        elements += n
+        if elements > REAL_LIMIT:
+            return "meta", None
+    try:
+        from tgc.compiler.summary import summarize
+
+        summary = summarize(checked, shapes, names=names)
+    except Exception:  # a cost rule that fails is the summary's problem: meta needs no count
+        return "meta", None
+    weights = None if summary.problems else summary.total
+    if weights is None or weights + elements > REAL_LIMIT:
+        return "meta", weights
+    if summary.macs is not None and summary.macs * BATCH_SIZE > REAL_MACS:
+        return "meta", weights
+    return "cpu", weights
+
+
+class _ChildTracer(torch.fx.Tracer):
+    """A tracer that keeps every direct child of the traced model a leaf: the call order compared
+    is the model's own, and a block class without submodules of its own (`relu` only) or an
+    empty `nn.Sequential` (`repeat(0)`) is one call, not nothing. Nested classes are run (and
+    observed) by the real forward; tracing them too would only recurse (deep nesting)."""
+
+    def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
+        return "." not in module_qualified_name or super().is_leaf_module(m, module_qualified_name)
+
+
+def _elements(module: torch.nn.Module | None) -> int | None:
+    """Elements of the module's weights and buffers (None: it was never constructed)."""
+    if module is None:
+        return None
+    return sum(t.numel() for t in itertools.chain(module.parameters(), module.buffers()))
+
+
 def _run(run: Run, cls: type, class_name: str, args: list[Any], shapes, names) -> Run:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        try:
-            run.module = cls(*args).eval()
-        except Exception as exc:
-            call = f"{class_name}({', '.join(repr(a) for a in args)})"
-            run.error = f"{run.name}: constructing the emitted module `{call}` failed: {_exc_text(exc)}"
-            return run
-        try:
-            run.graph_module = torch.fx.symbolic_trace(run.module)
-        except Exception as exc:
-            run.error = f"{run.name}: torch.fx cannot trace the emitted forward: {_exc_text(exc)}"
-            return run
-        run.inputs = zero_inputs(shapes)
-        try:
-            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-                run.outputs = _observed_call(run, shapes, names)
-        except Exception as exc:
-            given = ", ".join(f"{i.name}: {_show(list(t.shape))}" + ("" if t.dtype == torch.float32 else
-                                                                     f" {_dtype_name(t.dtype)}")
-                              for i, t in zip(shapes.graph.inputs, run.inputs))
-            run.error = (f"{run.name}: the emitted forward fails on zero inputs ({given}): "
-                         f"{_exc_text(_root_cause(exc))}")
-            return run
+    try:
+        run.module = construct(cls, args, run.device)
+    except Exception as exc:
+        call = f"{class_name}({', '.join(repr(a) for a in args)})"
+        run.error = f"{run.name}: constructing the emitted module `{call}` failed: {_exc_text(exc)}"
+        return run
+    try:
+        # the trace alone, which is what is compared: `symbolic_trace` would also generate and
+        # compile the Python of a GraphModule, a third of its time on a long chain
+        run.graph = _ChildTracer().trace(run.module)
+    except Exception as exc:
+        run.error = f"{run.name}: torch.fx cannot trace the emitted forward: {_exc_text(exc)}"
+        return run
+    run.inputs = zero_inputs(shapes, run.device, run.sizes)
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            torch.manual_seed(0)
+            run.outputs = _observed_call(run, shapes, names)
+    except Exception as exc:
+        given = ", ".join(f"{i.name}: {_show(list(t.shape))}" + ("" if t.dtype == torch.float32 else
+                                                                 f" {_dtype_name(t.dtype)}")
+                          for i, t in zip(shapes.graph.inputs, run.inputs))
+        run.error = (f"{run.name}: the emitted forward fails on zero inputs ({given}): "
+                     f"{_exc_text(_root_cause(exc))}")
+        return run
     return run
 
 
@@ -211,7 +469,10 @@ def _observed_call(run: Run, shapes, names) -> Any:
         return local_tracer
 
     def tracer(frame, event, arg):
-        return local_tracer if frame.f_code is code else None
+        if frame.f_code is not code:
+            return None
+        frame.f_trace_lines = False  # only its return matters: no call per line of `forward`
+        return local_tracer
 
     hooked: dict[int, Any] = {}
     handles = []
@@ -253,20 +514,23 @@ def _flat(output: Any) -> list[Any]:
 
 def _compare_values(run: Run, shapes) -> list[str]:
     """Every observed value against its checked type, in the order the graph produces them."""
-    sizes = dim_sizes(shapes)
+    sizes = run.sizes
+    params = _known_values(shapes)
     messages: list[str] = []
-    order = [v for node in shapes.graph.nodes for v in node.outputs]
-    for value in sorted(run.observed, key=lambda v: order.index(v) if v in order else -1):
+    producers = _producers(shapes.graph)
+    position = {v: i for i, v in enumerate(producers)}  # values in the order the nodes give them
+    for value in sorted(run.observed, key=lambda v: position.get(v, -1)):
         real = run.observed[value]
         t = shapes.types.get(value)
         if t is None:
             continue  # an input of the graph, or a value the checker does not type (`_`)
-        where = _where(shapes, value)
+        node = producers.get(value)
+        where = _node_where(node) if node is not None else "input"
         if not isinstance(real, torch.Tensor):
             messages.append(f"{run.name}: `{value}` ({where}): checker says {t.show()}, "
                             f"torch gives a {type(real).__name__}")
             continue
-        want = expected_shape(t, sizes)
+        want = expected_shape(t, sizes, params)
         got = list(real.shape)
         if len(want) != len(got) or any(w is not None and w != r for w, r in zip(want, got)):
             messages.append(f"{run.name}: `{value}` ({where}): checker says {_show(want)}, "
@@ -281,6 +545,15 @@ def _compare_values(run: Run, shapes) -> list[str]:
     return messages
 
 
+def _producers(graph) -> dict[str, Any]:
+    """Each value -> the first node that gives it, in node order (`graph.producer`, in one pass)."""
+    out: dict[str, Any] = {}
+    for node in graph.nodes:
+        for v in node.outputs:
+            out.setdefault(v, node)
+    return out
+
+
 def _compare_modules(run: Run, shapes, names) -> list[str]:
     """The submodules the traced forward calls, in order, against the IR nodes that own one.
 
@@ -288,7 +561,7 @@ def _compare_modules(run: Run, shapes, names) -> list[str]:
     children name the owners; a traced call of a non-leaf child (`nn.Sequential`) shows its
     children (`seq.0`, `seq.1`), counted as one call of `seq`.
     """
-    assert run.graph_module is not None and run.module is not None
+    assert run.graph is not None and run.module is not None
     owners = [shapes.graph.nodes[i] for i in names.attrs]
     children = list(run.module._modules)
     if len(children) != len(owners):
@@ -297,33 +570,44 @@ def _compare_modules(run: Run, shapes, names) -> list[str]:
                 f"({', '.join(children) or 'none'}), but {len(owners)} IR nodes own one: {listed}"]
     by_attr = dict(zip(children, owners))
     called = [target.split(".")[0] for target in (
-        n.target for n in run.graph_module.graph.nodes if n.op == "call_module")]
+        n.target for n in run.graph.nodes if n.op == "call_module")]
     called = [k for k, _ in itertools.groupby(called)]
-    if called == children:
+    expected = children  # every child is a leaf of the trace (`_ChildTracer`), an empty one too
+    if called == expected:
         return []
+    # difflib is quadratic in the worst case: only the part between the common prefix and the
+    # common suffix is compared (a single wrong call in 40,000 stays quick)
+    start = 0
+    while start < min(len(expected), len(called)) and expected[start] == called[start]:
+        start += 1
+    end_a, end_b = len(expected), len(called)
+    while end_a > start and end_b > start and expected[end_a - 1] == called[end_b - 1]:
+        end_a -= 1
+        end_b -= 1
+    a, b = expected[start:end_a], called[start:end_b]
     messages = []
-    matcher = difflib.SequenceMatcher(a=children, b=called, autojunk=False)
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
-        for attr in children[i1:i2]:
+        for attr in a[i1:i2]:
             node = by_attr[attr]
             messages.append(f"{run.name}: `{node.target}` ({_node_where(node)}): the IR expects a call of "
                             f"submodule `self.{attr}` here, torch calls "
-                            + (", ".join(f"`self.{c}`" for c in called[j1:j2]) or "none"))
+                            + (", ".join(f"`self.{c}`" for c in b[j1:j2]) or "none"))
         if i1 == i2:
             messages.append(f"{run.name}: the traced forward calls "
-                            + ", ".join(f"`self.{c}`" for c in called[j1:j2])
+                            + ", ".join(f"`self.{c}`" for c in b[j1:j2])
                             + ", which no IR node owns at that point")
     return messages
 
 
+def _empty_sequence(module: torch.nn.Module) -> bool:
+    """An `nn.Sequential` without layers: the identity, invisible to the fx trace."""
+    return isinstance(module, torch.nn.Sequential) and len(module) == 0
+
+
 # ------------------------------------------------------------------------------ helpers
-
-
-def _where(shapes, value: str) -> str:
-    node = shapes.graph.producer(value)
-    return _node_where(node) if node is not None else "input"
 
 
 def _node_where(node) -> str:
@@ -379,8 +663,11 @@ def check_weights(checked, source_path: str) -> list:
     diags = []
     for shapes, ld, path in present:
         names = program_names.of(checked, shapes)
-        with torch.random.fork_rng(devices=[]):
-            model = getattr(namespace, names.cls)(*constructor_args(shapes))
+        cls, args = getattr(namespace, names.cls), constructor_args(shapes)
+        try:  # the shapes of its state dict, without allocating them
+            model = construct(cls, args, "meta")
+        except Exception:  # something meta cannot build: real weights, as in `verify`
+            model = construct(cls, args, "cpu")
         attr = next(a for i, a in names.attrs.items() if shapes.graph.nodes[i].label == ld.node_label)
         expected = {k: tuple(v.shape) for k, v in getattr(model, attr).state_dict().items()}
         try:
