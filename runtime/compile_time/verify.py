@@ -558,8 +558,9 @@ def _compare_modules(run: Run, shapes, names) -> list[str]:
     """The submodules the traced forward calls, in order, against the IR nodes that own one.
 
     The constructor assigns one submodule per owning node, in node order, so the module's
-    children name the owners; a traced call of a non-leaf child (`nn.Sequential`) shows its
-    children (`seq.0`, `seq.1`), counted as one call of `seq`.
+    children name the owners. Every child is a leaf of the trace (`_ChildTracer`), so each call
+    is one `call_module` node, an empty `nn.Sequential` (`repeat(0)`) or a block class without
+    submodules of its own included; consecutive calls of one child count once.
     """
     assert run.graph is not None and run.module is not None
     owners = [shapes.graph.nodes[i] for i in names.attrs]
@@ -600,11 +601,6 @@ def _compare_modules(run: Run, shapes, names) -> list[str]:
                             + ", ".join(f"`self.{c}`" for c in b[j1:j2])
                             + ", which no IR node owns at that point")
     return messages
-
-
-def _empty_sequence(module: torch.nn.Module) -> bool:
-    """An `nn.Sequential` without layers: the identity, invisible to the fx trace."""
-    return isinstance(module, torch.nn.Sequential) and len(module) == 0
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -1523,7 +1523,10 @@ class Scope:
 
     def _p_reduce(self, x, preserve):
         op = self.rng.choice(["mean", "max"])
-        args = {"dim": self.dim_expr(x, self.rng.choice([i for i, d in enumerate(x.dims) if not d.batch]))}
+        axes = [i for i, d in enumerate(x.dims) if not d.batch]
+        if not axes:  # only the batch (an h_n reduced to it): nothing to reduce
+            return None
+        args = {"dim": self.dim_expr(x, self.rng.choice(axes))}
         if self.rng.random() < 0.3:
             args["keepdim"] = self.bool_expr()
         return self._op(op, args)
