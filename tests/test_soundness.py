@@ -251,3 +251,11 @@ def test_deep_nesting_is_a_diagnostic(depth):
 def test_nesting_within_the_limit_compiles(tmp_path):
     module = compile_ok(tmp_path, _nested(40))
     assert list(module.M()(torch.zeros(2, 4)).shape) == [2, 4]
+
+
+def test_verification_finds_sizes_for_nested_divisions(tmp_path):
+    # token // 3 // 3 // 3 % 3 == 0: only multiples of 81 fit, beyond the sizes tried first
+    text = ("block third() (x) -> y { a, b, c = chunk(x, 3, dim=token); y = a }\n"
+            "model M() {\n  input x: [batch, token, feature=4]\n  y = x >> repeat(4) { third }\n}\n")
+    module = compile_ok(tmp_path, text)
+    assert list(module.M()(torch.zeros(2, 162, 4)).shape) == [2, 2, 4]

@@ -250,13 +250,14 @@ def dim_sizes(shapes) -> dict[str, int]:
                 return False
         return True
 
-    for size in CANDIDATE_SIZES:  # one size for every non-batch name: `height` = `width` reads best
+    candidates = CANDIDATE_SIZES + _divisible_sizes(conditions)
+    for size in candidates:  # one size for every non-batch name: `height` = `width` reads best
         trial = {**sizes, **{name: size for name in others}}
         if holds(trial):
             return trial
     # name by name, depth first, a condition checked as soon as the names it reads have sizes
     order = sorted(batch) + others
-    choices = {name: BATCH_CANDIDATES if name in batch else CANDIDATE_SIZES for name in order}
+    choices = {name: BATCH_CANDIDATES if name in batch else candidates for name in order}
     trials = 0
 
     def search(i: int, trial: dict[str, int]) -> dict[str, int] | None:
@@ -285,6 +286,31 @@ def dim_sizes(shapes) -> dict[str, int]:
         raise SizeError(f"no sizes of the run-time dimensions {', '.join(others or order)} satisfy {wanted}: "
                         f"tried {', '.join(map(str, CANDIDATE_SIZES))}")
     return found
+
+
+def _divisible_sizes(conditions) -> tuple[int, ...]:
+    """Sizes that nested divisions need (`token // 3 // 3 % 3 == 0` wants 27): the product, over
+    each divisor, of its most uses in one condition, and a few multiples of it."""
+    most: dict[int, int] = {}
+    for c in conditions:
+        counts: dict[int, int] = {}
+        _divisors(c.tree, counts)
+        for k, n in counts.items():
+            most[k] = max(most.get(k, 0), n)
+    product = 1
+    for k, n in most.items():
+        product *= k**n
+    if product == 1 or product > 2**40:
+        return ()
+    return tuple(product * m for m in (1, 2, 3, 4, 8) if product * m not in CANDIDATE_SIZES)
+
+
+def _divisors(tree: tuple, counts: dict[int, int]) -> None:
+    if tree[0] in ("//", "%") and tree[2][0] == "c" and isinstance(tree[2][1], int) and tree[2][1] > 1:
+        counts[tree[2][1]] = counts.get(tree[2][1], 0) + 1
+    if tree[0] not in ("c", "p", "d"):
+        for sub in tree[1:]:
+            _divisors(sub, counts)
 
 
 def _value(s, params: dict[str, Any], sizes: dict[str, int]) -> Any:
