@@ -75,9 +75,27 @@ def check(program: ir.Program, params: Sequence[tuple[str, Any]] = (),
     diags.sort(key=lambda d: (d.span.file, d.span.line, d.span.column, d.code))
     if any(d.is_error for d in diags):
         raise CompileError(diags)
+    for shapes in models:
+        if shapes is not None and shapes.runtime_requires:
+            _satisfiable(shapes, diags)
+    if any(d.is_error for d in diags):
+        raise CompileError(diags)
     checked = Checked(program, [m for m in models if m is not None], list(classes.values()))
     lint(checked)
     return checked, diags
+
+
+def _satisfiable(shapes: GraphShapes, diags: list[Diagnostic]) -> None:
+    """A model that no input sizes can run is an error: its run-time requirements must hold for
+    some sizes of its run-time dimensions (the sizes verification then runs it with)."""
+    from .sizes import SizeError, dim_sizes
+
+    try:
+        dim_sizes(shapes)
+    except SizeError as exc:
+        diags.append(error(shapes.graph.span, "E053", f"model `{shapes.graph.name}` cannot run on any input: "
+                           f"{exc}", "the ops' requirements on the inputs' run-time sizes contradict "
+                           "each other; give the dimensions sizes, or cut them differently"))
 
 
 def lint(checked: Checked) -> None:

@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("ops", ["tgc.compiler.ops", "tgc.compiler.ops.*"]),
     ("ir", ["tgc.compiler.ir"]),
     ("resolve", ["tgc.compiler.resolve", "tgc.compiler.resolve.*"]),
-    ("shapes", ["tgc.compiler.shapes", "tgc.compiler.train"]),
+    ("shapes", ["tgc.compiler.shapes", "tgc.compiler.sizes", "tgc.compiler.train"]),
     ("naming", ["tgc.compiler.naming"]),
     ("emit", ["tgc.compiler.emit", "tgc.compiler.emit_train", "tgc.compiler.summary", "tgc.compiler.graph"]),
     ("driver", ["tgc.compiler.pipeline", "tgc.compiler.help"]),

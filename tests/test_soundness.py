@@ -259,3 +259,10 @@ def test_verification_finds_sizes_for_nested_divisions(tmp_path):
             "model M() {\n  input x: [batch, token, feature=4]\n  y = x >> repeat(4) { third }\n}\n")
     module = compile_ok(tmp_path, text)
     assert list(module.M()(torch.zeros(2, 162, 4)).shape) == [2, 2, 4]
+
+
+def test_a_model_no_input_size_can_run_is_an_error():
+    # token % 2 == 0 (the first chunk) and (token - 1) % 2 == 0 (the second): never both
+    errors = diagnostics("model M() {\n  input x: [batch, channel=4, token]\n  y = x >> conv1d(4, 2)\n"
+                         "  a, b = chunk(x, 2, dim=token)\n  c, e = chunk(y, 2, dim=token)\n  output a, c\n}\n")
+    assert [d.code for d in errors] == ["E053"] and "cannot run on any input" in errors[0].message
