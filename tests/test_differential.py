@@ -24,7 +24,9 @@ with them, except for the *conservative rejections* that documented rules make o
   (broadcasting is LANGUAGE.md section 13, not implemented);
 - fixed at compile time: a `dim` or `keepdim` given by a parameter is asserted in the emitted
   `__init__` to pick what it picked when compiled (README, "Decisions"), so the module refuses a
-  value that the re-check (a fresh compile) accepts with other shapes after it;
+  value that the re-check (a fresh compile) accepts with other shapes after it; likewise a
+  ceil_mode pooling over parameter sizes asserts the one of torch's two formulas it was compiled
+  with ("follows one formula only for sizes like these");
 - repeat bodies are checked: a `repeat` body is checked even when its count is 0 (README,
   "Decisions"), where torch never runs it (found by re-checking the program with its repeats
   taken as the identity).

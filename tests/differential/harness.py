@@ -56,8 +56,10 @@ SIZE_TRIES = 40  # draws of run-time sizes before a trial's requirements count a
 # Rejections of the checker that torch would accept, made on purpose by a documented rule:
 # (name, diagnostic code, pattern of the message, where the rule is written down).
 # The emitted `__init__`'s refusal of a parameter value that would change which dimension a
-# `dim`/`keepdim` argument picks (the module was compiled for one).
-FIXED_AT_COMPILE = re.compile(r"as (it did|it was) when the module was compiled")
+# `dim`/`keepdim` argument picks, or which of the two ceil_mode pooling formulas applies (the module
+# was compiled for one).
+FIXED_AT_COMPILE = re.compile(r"as (it did|it was) when the module was compiled"
+                              r"|follows one formula only for sizes like these")
 
 CONSERVATIVE_RULES: list[tuple[str, str, str, str]] = [
     ("positive sizes", "E055", r"must be positive|positive integer|at least 1|must be >= ?1",
