@@ -356,9 +356,9 @@ def _class_for(scope: _Scope, base: tuple, graph: ir.Graph, syms: dict[str, Sym]
                          f"parameters: {first.message}",
                          f"the class is checked with its parameters as arguments; {first.hint or 'give a literal'}"
                          f" (at {os.path.basename(first.span.file)}:{first.span.line})")
-    print_ = _fingerprint(cls)
+    mark = _fingerprint(cls)
     variants = [c for c in scope.classes.values() if c.key[:-1] == base]
-    key = next((c.key for c in variants if _fingerprint(c) == print_), None)
+    key = next((c.key for c in variants if _fingerprint(c) == mark), None)
     if key is None:
         key = (*base, len(variants))
         cls.key = key

@@ -297,8 +297,7 @@ def _checker_gives_run_time_sizes(checked, value: str) -> bool:
 
 def test_pool_program_verifies_with_the_checkers_run_time_sizes():
     checked = checked_text(POOL, "p.tg")
-    if not _checker_gives_run_time_sizes(checked, "y"):
-        pytest.skip("the checker does not compute run-time sizes yet (the hand-built tests cover verify)")
+    assert _checker_gives_run_time_sizes(checked, "y")
     assert verify(checked, "p.tg") == []
     assert verify(checked, "p.tg", device="meta") == []
 
@@ -307,8 +306,7 @@ def test_conv_pool_chain_gets_sizes_its_windows_fit():
     checked = checked_text("model C {\n    input img: [batch, channel=3, height, width]\n"
                            "    y = img >> conv2d(8, 5) >> maxpool2d(3) >> conv2d(4, 3, stride=2)\n"
                            "    output y\n}\n")
-    if not _checker_gives_run_time_sizes(checked, "y"):
-        pytest.skip("the checker does not compute run-time sizes yet")
+    assert _checker_gives_run_time_sizes(checked, "y")
     shapes = checked.models[0]
     assert shapes.runtime_requires  # the windows need more rows than the first candidates give
     sizes = dim_sizes(shapes)
