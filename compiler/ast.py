@@ -90,7 +90,47 @@ class Call:
     args: tuple[Arg, ...]
 
 
-Expr = Union[Number, String, Bool, Name, ListExpr, BinOp, Neg, Call]
+@dataclass(frozen=True, slots=True)
+class NamedItem:
+    """`token=n` inside a list: a named size of a shape (`reshape([token=n, feature=d])`)."""
+
+    span: Span
+    name: str
+    name_span: Span
+    value: "Expr"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscript:
+    """One position of an index: `-1`, `1:`, `:n`, `a:b`, each optionally named (`token=-1`)."""
+
+    span: Span
+    name: str | None
+    name_span: Span | None
+    value: "Expr | None"  # the position taken; None for a slice
+    start: "Expr | None" = None
+    stop: "Expr | None" = None
+    is_slice: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """`x[token=-1]`, `x[:, 1:]`: positions taken or sliced from a value."""
+
+    span: Span
+    value: "Expr"
+    items: tuple[Subscript, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainExpr:
+    """A chain used as a value: `(x >> relu)` in arithmetic, `x >> relu` as a call argument."""
+
+    span: Span
+    chain: "Chain"
+
+
+Expr = Union[Number, String, Bool, Name, ListExpr, BinOp, Neg, Call, NamedItem, Index, ChainExpr]
 
 
 # ---------------------------------------------------------------------------- chains
@@ -116,7 +156,15 @@ class RepeatElement:
     body: "Chain"
 
 
-Element = Union[OpElement, RepeatElement]
+@dataclass(frozen=True, slots=True)
+class ExprElement:
+    """The head of a chain that is an expression over values: `a + b`, `x[token=-1]`, `-x`."""
+
+    span: Span
+    expr: Expr
+
+
+Element = Union[OpElement, RepeatElement, ExprElement]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +201,15 @@ class Assign:
 
 
 @dataclass(frozen=True, slots=True)
+class LayerDef:
+    """`layer NAME = op(...)`: a layer defined without being applied (LANGUAGE.md 13)."""
+
+    span: Span
+    target: Name
+    value: Chain
+
+
+@dataclass(frozen=True, slots=True)
 class ExprStmt:
     span: Span
     value: Chain
@@ -177,7 +234,7 @@ class Load:
     path: String
 
 
-Statement = Union[InputDecl, Assign, ExprStmt, Output, Merge, Load]
+Statement = Union[InputDecl, Assign, LayerDef, ExprStmt, Output, Merge, Load]
 
 
 # ---------------------------------------------------------------------------- definitions
@@ -235,7 +292,7 @@ class Import:
     is_path: bool  # `import "file.tg"` rather than `import std`
 
 
-Item = Union[Model, Block, Train, Import, InputDecl, Assign, ExprStmt, Output, Merge, Load]
+Item = Union[Model, Block, Train, Import, InputDecl, Assign, LayerDef, ExprStmt, Output, Merge, Load]
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,5 +324,33 @@ def unparse(expr: Expr, outer: int = 0) -> str:
         prec = _PRECEDENCE[expr.op]
         text = f"{unparse(expr.left, prec)} {expr.op} {unparse(expr.right, prec + 1)}"
         return f"({text})" if prec < outer else text
+    if isinstance(expr, NamedItem):
+        return f"{expr.name}={unparse(expr.value)}"
+    if isinstance(expr, Index):
+        return f"{unparse(expr.value, 4)}[{', '.join(_unparse_subscript(s) for s in expr.items)}]"
+    if isinstance(expr, ChainExpr):
+        return f"({unparse_chain(expr.chain)})"
     args = ", ".join(unparse(a.value) if a.name is None else f"{a.name}={unparse(a.value)}" for a in expr.args)
     return f"{expr.name}({args})"
+
+
+def _unparse_subscript(s: Subscript) -> str:
+    if s.is_slice:
+        text = f"{'' if s.start is None else unparse(s.start)}:{'' if s.stop is None else unparse(s.stop)}"
+    else:
+        text = unparse(s.value) if s.value is not None else ""
+    return text if s.name is None else f"{s.name}={text}"
+
+
+def unparse_chain(chain: Chain) -> str:
+    """The tg source of a chain (for messages)."""
+    parts = []
+    for el in chain.elements:
+        if isinstance(el, ExprElement):
+            parts.append(unparse(el.expr, 1))
+        elif isinstance(el, RepeatElement):
+            parts.append(f"repeat({unparse(el.count)}) {{ {unparse_chain(el.body)} }}")
+        else:
+            text = el.name if not el.has_parens else unparse(Call(el.span, el.name, el.name_span, el.args))
+            parts.append(("frozen " if el.frozen else "") + text)
+    return " >> ".join(parts)

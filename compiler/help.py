@@ -30,6 +30,7 @@ EXAMPLE_INPUTS = (
     "long[batch, token=8]",
     "[batch, feature=24]",
     "[batch, token=8, feature=24]",
+    "[batch, channels=3, depth=8, height=16, width=16]",
 )
 
 

@@ -30,6 +30,12 @@ from .diagnostics import CompileError, Diagnostic, error
 RESERVED = frozenset(
     "model block input output merge repeat frozen load from import train true false".split()
 )
+# Words that are keywords only where they start a statement of their kind, and names elsewhere
+# (`layer` is also the dimension of a recurrent state: `mean(dim=layer)`).
+SOFT_KEYWORDS = {"layer": "LAYER"}
+# what must follow a soft keyword for it to be one: `layer NAME =`, not `layer == ...`
+_SOFT_FOLLOW = re.compile(r"[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*=(?!=)")
+_STATEMENT_START = frozenset({"_NL", "LBRACE", "SEMICOLON"})
 
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = frozenset(_OPENERS.values())
@@ -59,7 +65,10 @@ class _Lexer(Lexer):
                 for r in regexps:
                     if r.priority == t.priority and re.fullmatch(r.pattern.to_regexp(), t.pattern.value):
                         self.keywords.setdefault(r.name, {})[t.pattern.value] = t.name
-        embedded = {name for kw in self.keywords.values() for name in kw.values()}
+        for kw in self.keywords.values():
+            for word in SOFT_KEYWORDS:
+                kw.pop(word, None)
+        embedded = {name for kw in self.keywords.values() for name in kw.values()} | set(SOFT_KEYWORDS.values())
         kept = [t for t in terminals if t.name not in embedded]
         self.pattern = re.compile(
             "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in kept), conf.g_regex_flags
@@ -73,6 +82,7 @@ class _Lexer(Lexer):
         pos, end = 0, len(text)
         line, line_start = 1, 0
         stack: list[str] = []  # open brackets
+        previous = "_NL"  # the type of the last token yielded: a soft keyword starts a statement
         while pos < end:
             m = match(text, pos)
             if m is None:
@@ -89,6 +99,9 @@ class _Lexer(Lexer):
             kw = keywords.get(type_)
             if kw is not None:
                 type_ = kw.get(value, type_)
+            if (type_ == "NAME" and value in SOFT_KEYWORDS and previous in _STATEMENT_START
+                    and not stack[-1:] == ["("] and _SOFT_FOLLOW.match(text, pos)):
+                type_ = SOFT_KEYWORDS[value]
             if type_ == "_NL":
                 if stack and stack[-1] != "{":
                     continue
@@ -103,6 +116,7 @@ class _Lexer(Lexer):
             tok.type, tok.value, tok.start_pos, tok.end_pos = type_, value, start, pos
             tok.line, tok.column = start_line, start_col
             tok.end_line, tok.end_column = line, pos - line_start + 1
+            previous = type_
             yield tok
 
 
@@ -607,10 +621,29 @@ class _ToAst(Transformer):
     def expr_stmt(self, meta, children):
         return A.ExprStmt(self._span(meta), children[0])
 
+    def layer_def(self, meta, children):
+        _, name, chain = children
+        return A.LayerDef(self._span(meta), self._name(name), chain)
+
     # ---- chains
     def chain(self, meta, children):
         elements = tuple(c for c in children if not isinstance(c, Token))
+        head = elements[0]
+        if isinstance(head, A.Name):  # a value at the head: `x >> relu`
+            head = A.OpElement(head.span, False, head.id, head.span, (), False)
+        elif isinstance(head, A.Call):  # `add(a, b) >> relu`
+            head = A.OpElement(head.span, False, head.name, head.name_span, head.args, True)
+        elif not isinstance(head, (A.OpElement, A.RepeatElement)):  # `a + b >> relu`
+            head = A.ExprElement(head.span, head)
+        elements = (head, *elements[1:])
         return A.Chain(elements[0].span.to(elements[-1].span), elements)
+
+    def piped(self, meta, children):
+        return self.chain(meta, children)
+
+    def paren(self, meta, children):
+        (chain,) = children
+        return _as_expr(chain)
 
     def call_element(self, meta, children):
         frozen, call = children
@@ -638,11 +671,38 @@ class _ToAst(Transformer):
 
     def keyword_arg(self, meta, children):
         name, value = children
-        return A.Arg(self._span(meta), str(name), _tok_span(self.filename, name), value)
+        return A.Arg(self._span(meta), str(name), _tok_span(self.filename, name), _as_expr(value))
 
     def positional_arg(self, meta, children):
         (value,) = children
-        return A.Arg(self._span(meta), None, None, value)
+        return A.Arg(self._span(meta), None, None, _as_expr(value))
+
+    def named_item(self, meta, children):
+        name, value = children
+        return A.NamedItem(self._span(meta), str(name), _tok_span(self.filename, name), value)
+
+    def index(self, meta, children):
+        value, *items = children
+        return A.Index(self._span(meta), value, tuple(i for i in items if i is not None))
+
+    def named_subscript(self, meta, children):
+        name, value = children
+        return self._subscript(meta, str(name), _tok_span(self.filename, name), value)
+
+    def plain_subscript(self, meta, children):
+        (value,) = children
+        return self._subscript(meta, None, None, value)
+
+    def _subscript(self, meta, name, name_span, value) -> A.Subscript:
+        span = self._span(meta)
+        if isinstance(value, tuple):  # a slice
+            start, stop = value
+            return A.Subscript(span, name, name_span, None, start, stop, True)
+        return A.Subscript(span, name, name_span, value)
+
+    def slice(self, meta, children):
+        start, stop = children
+        return (start, stop)
 
     # ---- expressions
     def number(self, meta, children):
@@ -695,6 +755,19 @@ class _ToAst(Transformer):
     def pos(self, meta, children):
         (operand,) = children
         return operand
+
+
+def _as_expr(chain: A.Chain) -> A.Expr:
+    """A chain where an expression is wanted: its head's expression when it has no `>>`."""
+    if len(chain.elements) == 1:
+        head = chain.elements[0]
+        if isinstance(head, A.ExprElement):
+            return head.expr
+        if isinstance(head, A.OpElement) and not head.frozen:
+            if not head.has_parens:
+                return A.Name(head.name_span, head.name)
+            return A.Call(head.span, head.name, head.name_span, head.args)
+    return A.ChainExpr(chain.span, chain)
 
 
 def _decode_string(tok: Token, filename: str) -> str:

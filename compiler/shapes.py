@@ -21,6 +21,7 @@ from .tensor_types import (  # noqa: F401  (Dim and TType are also the plugin AP
     Assertion,
     Dim,
     DimRef,
+    NamedSize,
     ShapeError,
     Sym,
     TType,
@@ -545,6 +546,8 @@ def _eval(expr: A.Expr, syms: dict[str, Sym]) -> Any:
         return DimRef(expr.id, None, expr.span)
     if isinstance(expr, A.ListExpr):
         return [_eval(i, syms) for i in expr.items]
+    if isinstance(expr, A.NamedItem):
+        return NamedSize(expr.name, _eval(expr.value, syms))
     if isinstance(expr, A.Neg):
         return -_eval(expr.operand, syms)
     if isinstance(expr, A.BinOp):

@@ -354,6 +354,14 @@ class TType:
 
 
 @dataclass(frozen=True, slots=True)
+class NamedSize:
+    """An item `token=n` of a shape argument: a size with the name of its dimension."""
+
+    name: str
+    size: Any
+
+
+@dataclass(frozen=True, slots=True)
 class DimRef:
     """A `dim` hyper-parameter: a dimension name or an index, resolved against a tensor. An index
     given by a parameter keeps it in `sym` (the emitted code reads the parameter)."""

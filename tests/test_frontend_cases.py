@@ -178,7 +178,7 @@ TABLE: list[tuple[str, str | bytes, str, int, int, str, str | None]] = [
         "unclosed_paren_at_eof",
         "y = x >> linear(3,\n    4",
         "E005", 2, 6,
-        "unexpected end of the file; expected `%`, `)`, `*`, `+`, `,`, `-` or ...",
+        "unexpected end of the file; expected `)` or `,`",
         "`(` opened on line 1 is never closed with `)`",
     ),
     (

@@ -45,6 +45,8 @@ FORWARD_ARGS = {"attention": {"average_attn_weights"}}
 # Hyper-parameters with no torch counterpart at all (tg-only), with the reason.
 TG_ONLY_PARAMS = {
     ("attention", "causal"): "builds the causal attn_mask in emitted code; torch's is_causal is only a hint",
+    ("layernorm", "start_dim"): "picks the trailing dimensions whose sizes are torch's normalized_shape",
+    ("rmsnorm", "start_dim"): "picks the trailing dimensions whose sizes are torch's normalized_shape",
 }
 
 # Names that only some supported torch versions have (torch>=2.2 is supported):
@@ -52,6 +54,10 @@ TG_ONLY_PARAMS = {
 VERSION_DEPENDENT = {
     ("batchnorm1d", "bias"): "BatchNorm's keyword-only `bias` is new in recent torch",
     ("batchnorm2d", "bias"): "BatchNorm's keyword-only `bias` is new in recent torch",
+    ("batchnorm3d", "bias"): "BatchNorm's keyword-only `bias` is new in recent torch",
+    ("groupnorm", "bias"): "GroupNorm's keyword-only `bias` is new in recent torch",
+    ("instancenorm1d", "bias"): "InstanceNorm's keyword-only `bias` is new in recent torch",
+    ("instancenorm2d", "bias"): "InstanceNorm's keyword-only `bias` is new in recent torch",
 }
 
 # Defaults that differ from torch's on purpose.

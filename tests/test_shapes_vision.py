@@ -394,7 +394,7 @@ def test_norm_symbolic_width():
 
 def test_norm_errors():
     fails(model("    input x: [batch, token, feature]\n    y = x >> layernorm"), "E051",
-          "last dimension `feature` of `x` has no size")
+          "dimension `feature` of `x` [batch, token, feature] has no size")
     fails(model("    input ids: long[batch, feature=4]\n    y = ids >> layernorm"), "E054", "floating-point")
     fails(model(IMG + "    y = img >> batchnorm1d"), "E051", "batchnorm1d takes [batch, features]")
     fails(model(SEQ + "    y = seq >> batchnorm2d"), "E051", "`seq` has 3 dimensions")

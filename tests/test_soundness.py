@@ -126,7 +126,7 @@ def test_pooling_and_strides_on_run_time_sizes(tmp_path):
 def test_pooled_size_is_not_the_input_size():
     errors = diagnostics("model M() {\n  input x: [batch, channel=3, height, width]\n"
                          "  y = x >> maxpool2d(2)\n  z = add(y, x)\n}\n")
-    assert [d.code for d in errors] == ["E050"] and "height=height // 2" in errors[0].message
+    assert [d.code for d in errors] == ["E050"] and "width=width // 2" in errors[0].message
 
 
 def test_run_time_requirements_say_what_the_input_needs():

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from . import (  # noqa: F401  (each module registers its ops at import time)
     activation,
+    arith,
     attention,
     conv,
+    elementwise,
     embedding,
     linear,
     merge,
@@ -13,17 +15,23 @@ from . import (  # noqa: F401  (each module registers its ops at import time)
     norm,
     pool,
     recurrent,
+    reduce,
+    resample,
     reshape,
     split,
+    views,
 )
 
 FAMILIES = (
     "linear",
     "conv",
     "pool",
+    "resample",
     "reshape",
     "activation",
+    "elementwise",
     "norm",
+    "reduce",
     "embedding",
     "attention",
     "recurrent",

@@ -71,7 +71,7 @@ def window_size(ctx: ShapeCtx, x: TType, index: int, kernel: Sym, stride: Sym, p
         if not ceil_mode:  # with ceil_mode the pool's own check (an output of at least 1) decides
             ctx.require((length + 2 * pad).at_least(span),
                         f"dimension {label} of `{ctx.input_names[0]}` must be at least "
-                        f"{_show(span - 2 * pad)} for the window to fit")
+                        f"{show_size(span - 2 * pad)} for the window to fit")
     elif not ceil_mode and length.value + 2 * pad.value < span.value:  # with ceil_mode torch allows it
         spans = f"kernel size {kernel.value}" + (
             f" with dilation {dilation.value} spans {span.value}," if dilation.value != 1 else " is")
@@ -100,5 +100,43 @@ def window_size(ctx: ShapeCtx, x: TType, index: int, kernel: Sym, stride: Sym, p
     return tidy(out)
 
 
-def _show(s: Sym) -> str:
+def show_size(s: Sym) -> str:
+    """A size for a message: its value when constant, else its expression (`height - 2`)."""
     return s.render() if not s.is_const else str(s.value)
+
+
+def at_least(ctx: ShapeCtx, value: Sym, bound: Sym, message: str, hint: str | None = None) -> None:
+    """`value >= bound` must hold: an error (E055) when both are known now and it fails; else a
+    check in the emitted `__init__` (over parameters) or a requirement on the inputs' run-time
+    sizes (over `height`, ...). No check when it holds for every value."""
+    if value.value is not None and bound.value is not None and value.value < bound.value:
+        ctx.error(message, hint, code="E055")
+    if not (value.is_const and bound.is_const):
+        ctx.require(tidy(value.at_least(bound)), message)
+
+
+def padding_fits(ctx: ShapeCtx, x: TType, index: int, before: Sym, after: Sym, mode: str) -> None:
+    """The non-zero padding modes read the input itself: "reflect" needs each side's padding
+    smaller than dimension `index` of `x`, "circular" at most that size (torch wraps around at
+    most once); "zeros"/"constant" and "replicate" fit any size."""
+    if mode not in ("reflect", "circular"):
+        return
+    dim = x.dims[index]
+    length = dim.extent
+    if length is None:
+        return
+    label = f"`{dim.name}`" if dim.name else f"{index}"
+    for side in (before, after) if not before.same_expr(after) else (before,):
+        if mode == "reflect":
+            at_least(ctx, length, side + 1, f'"reflect" padding ({show_size(side)}) must be smaller than dimension '
+                     f"{label} of `{ctx.input_names[0]}` ({show_size(length)})",
+                     "reflection reads that many values from inside the input; use less padding or "
+                     '"replicate"')
+        else:
+            at_least(ctx, length, side, f'"circular" padding ({show_size(side)}) must be at most dimension '
+                     f"{label} of `{ctx.input_names[0]}` ({show_size(length)})",
+                     "torch wraps around the input at most once")
+
+
+# the spatial dimensions of an n-d convolution's or pool's input, after [batch, channel]
+SPATIAL = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}

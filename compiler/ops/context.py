@@ -137,9 +137,11 @@ class ShapeCtx:
                        hint, code="E050")
         if not a.same_expr(b):
             # holds for these values; the emitted __init__ asserts it for any others
-            self._asserts.append(Assertion(a.equals(b), f"{self.spec.name}: dimension {dim} of `{na}` "
-                                           f"({a.render()}) must equal that of `{nb}` ({b.render()})"))
             width = next((x for x in (a, b) if _is_width(x)), None)
+            message = f"dimension {dim} of `{na}` ({a.render()}) must equal that of `{nb}` ({b.render()})"
+            if width is not None:  # the inferred width is part of what was compiled
+                message += ", as it did when the module was compiled"
+            self._asserts.append(Assertion(a.equals(b), f"{self.spec.name}: {message}"))
             if width is not None:
                 mine, theirs = (na, nb) if width is a else (nb, na)
                 self.warn(f"`{mine}` has no declared width, so `{width.render()}` is taken as {width.value} "

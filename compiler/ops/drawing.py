@@ -96,6 +96,19 @@ def sized_input(draw: Draw, name: str, labels: list[str], low: int = 1, high: in
     return Tensor(name, dims)
 
 
+def run_time_sizes(draw: Draw, t: Tensor, indices) -> Tensor:
+    """`t` with some of its named dimensions among `indices` left to run time (`height` without a
+    size), so a shape rule's expressions over run-time sizes are checked against torch as well;
+    verification then runs the module at sizes that meet the rule's requirements."""
+    st = strategies()
+    dims = list(t.dims)
+    for k in indices:
+        name, _ = dims[k]
+        if name is not None and draw(st.booleans()):
+            dims[k] = (name, None)
+    return Tensor(t.name, dims, t.dtype)
+
+
 def dim_ref(draw: Draw, t: Tensor, indices) -> Any:
     """A reference to one of `indices` of `t`: a non-negative index, a negative one, or its name."""
     st = strategies()
@@ -126,6 +139,8 @@ def generic_value(draw: Draw, p, x: Tensor) -> Any:
     if p.type == "dims":
         order = draw(st.permutations(list(range(x.rank))))
         return [dim_ref(draw, x, [k]) for k in order]
+    if p.type == "dim_or_dims":
+        return dim_ref(draw, x, range(x.rank))
     if p.type == "ints":
         return draw(st.integers(1, 3))
     if p.type == "padding":

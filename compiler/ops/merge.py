@@ -1,6 +1,7 @@
 """The `merge` family: variadic ops that combine several tensors (or reduce one).
 
-`add` and `mul` are element-wise, `cat` and `stack` join along a dimension, and the reductions
+`cat` and `stack` join along a dimension (`add`, `mul` and the other arithmetic are in
+`arith.py`), and the reductions
 `mean` and `max` (one factory, parametrised by a `_Reduction`) are element-wise over several
 inputs or reduce one input over `dim`.
 """
@@ -11,6 +12,7 @@ from functools import partial
 from typing import Any, Callable
 
 from ..tensor_types import Dim, DimRef, Sym, TType, tidy
+from .arith import elementwise_type
 from .context import ShapeCtx
 from .drawing import Case, Draw, Name, Tensor, copies, dim_ref, float_input, maybe, put, strategies
 from .registry import Emission, HyperParam, OpSpec, register
@@ -35,22 +37,14 @@ def _check_same(ctx: ShapeCtx, skip: int | None = None) -> None:
 
 
 def _elementwise(ctx: ShapeCtx):
+    """Several inputs combined element-wise: broadcast by named dimensions (`arith`)."""
     if ctx.arg("dim") is not None and len(ctx.in_types) > 1:
         ctx.error("`dim` is only for one input (a reduction); with several inputs the op is element-wise")
-    _check_same(ctx)
-    return [ctx.in_types[0]]
+    return [elementwise_type(ctx)]
 
 
 def _paren(expr: str) -> str:
     return f"({expr})" if " " in expr else expr
-
-
-def _add_emit(ctx) -> Emission:
-    return Emission(call=" + ".join(ctx.exprs))
-
-
-def _mul_emit(ctx) -> Emission:
-    return Emission(call=" * ".join(_paren(e) for e in ctx.exprs))
 
 
 # ---- cat and stack
@@ -157,6 +151,8 @@ def _reduce_shape(kind: _Reduction, ctx: ShapeCtx):
 
 def _reduce_emit(kind: _Reduction, ctx) -> Emission:
     if len(ctx.exprs) > 1:
+        if kind.name == "mean" and len({t.dims for t in ctx.in_types}) > 1:  # broadcast first
+            return Emission(call=f"torch.stack(torch.broadcast_tensors({', '.join(ctx.exprs)})).mean(dim=0)")
         return Emission(call=kind.combine(ctx.exprs))
     keepdim = ctx.arg("keepdim")
     keep = ", keepdim=True" if keepdim.value else ""
@@ -265,34 +261,6 @@ def reduce_op(kind: _Reduction) -> OpSpec:
         autotest=_reduce_strategy,
     )
 
-
-register(
-    OpSpec(
-        name="add",
-        doc="Element-wise sum of two or more tensors of the same shape.",
-        family="merge",
-        variadic=True,
-        min_inputs=2,
-        example="y = add(x, h)",
-        shape_doc="[*] + [*] + ... -> [*] (all inputs of one shape)",
-        shape=_elementwise,
-        emit=_add_emit,
-    )
-)
-
-register(
-    OpSpec(
-        name="mul",
-        doc="Element-wise product of two or more tensors of the same shape.",
-        family="merge",
-        variadic=True,
-        min_inputs=2,
-        example="gated = mul(h, gate)",
-        shape_doc="[*] * [*] * ... -> [*] (all inputs of one shape)",
-        shape=_elementwise,
-        emit=_mul_emit,
-    )
-)
 
 register(
     OpSpec(

@@ -163,6 +163,23 @@ class _Dim(_Scalar):
         return as_index(eval_expr(expr), expr.span)
 
 
+@dataclass(frozen=True)
+class _DimName(ParamType):
+    """The name of a new dimension: a bare name (`name=token`) that is no parameter or value."""
+
+    def check(self, expr: A.Expr, checker: Checker) -> None:
+        if isinstance(expr, A.Name):
+            if checker.is_param(expr.id) or checker.is_value(expr.id):
+                checker.error(expr.span, "E025", f"{checker.where} names a new dimension; `{expr.id}` is "
+                              f"already a {'parameter' if checker.is_param(expr.id) else 'value'}")
+        elif not isinstance(expr, A.String):
+            checker.mismatch(expr, self.describe)
+
+    def evaluate(self, expr: A.Expr, eval_expr: EvalExpr, as_index: AsIndex) -> Any:
+        return expr.id if isinstance(expr, A.Name) else expr.value  # type: ignore[union-attr]
+
+
+DIMNAME = _DimName("dimname", "a dimension name", accepts=())
 INT = _Int("int", "an integer")
 FLOAT = _Float("float", "a number", accepts=("int", "float"))
 BOOL = _Bool("bool", "`true` or `false`", accepts=("bool",))
@@ -225,10 +242,41 @@ class _Dims(ParamType):
 
 @dataclass(frozen=True)
 class _Shape(_Dims):
-    """A list of sizes: its items keep their values (an index of `dims` is a size here)."""
+    """A list of sizes: its items keep their values (an index of `dims` is a size here); an item
+    may name its dimension (`[token=n, feature=d]`)."""
+
+    def check(self, expr: A.Expr, checker: Checker) -> None:
+        if not isinstance(expr, A.ListExpr):
+            checker.mismatch(expr, self.describe)
+            return
+        for item in expr.items:
+            if isinstance(item, A.NamedItem):
+                checker.size_expr(item.value)
+            else:
+                DIM.check_item(item, checker)
 
     def evaluate(self, expr: A.Expr, eval_expr: EvalExpr, as_index: AsIndex) -> Any:
         return eval_expr(expr)
+
+
+@dataclass(frozen=True)
+class _DimOrDims(ParamType):
+    """One dimension (a name or an index), or a non-empty list of them (a reduction's `dim`)."""
+
+    def check(self, expr: A.Expr, checker: Checker) -> None:
+        if isinstance(expr, A.ListExpr):
+            if not expr.items:
+                checker.mismatch(expr, "a non-empty list")
+            for item in expr.items:
+                DIM.check_item(item, checker)
+        else:
+            DIM.check_item(expr, checker)
+
+    def evaluate(self, expr: A.Expr, eval_expr: EvalExpr, as_index: AsIndex) -> Any:
+        value = eval_expr(expr)
+        if isinstance(value, list):
+            return [as_index(v, expr.span) for v in value]
+        return as_index(value, expr.span)
 
 
 INTS = _Ints("ints", "an integer or a list of integers")
@@ -236,10 +284,11 @@ SECTIONS = _Ints("sections", "a number of equal pieces, or a list of piece sizes
 DIMS = _Dims("dims", "a list of dimension names or indices")
 SHAPE = _Shape("shape", "a list of sizes (integers, parameters or dimension names; -1 once)")
 PADDING = _Padding("padding", 'an integer, a list of integers, "same" or "valid"')
+DIM_OR_DIMS = _DimOrDims("dim_or_dims", "a dimension name or an index, or a list of them")
 
 # Every hyper-parameter type, by name, in the order the help pages list them.
 PARAM_TYPES: dict[str, ParamType] = {
-    t.name: t for t in (INT, FLOAT, BOOL, STR, DIM, DIMS, INTS, SHAPE, PADDING, SECTIONS)
+    t.name: t for t in (INT, FLOAT, BOOL, STR, DIM, DIMS, DIM_OR_DIMS, INTS, SHAPE, PADDING, SECTIONS, DIMNAME)
 }
 
 

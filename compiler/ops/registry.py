@@ -76,6 +76,8 @@ class OpSpec:
     params: tuple[HyperParam, ...] = ()
     variadic: bool = False
     min_inputs: int = 1
+    # a variadic op's most operands (tensors and a number operand): `sub` and `div` take two
+    max_operands: int | None = None
     optional_inputs: int = 0
     outputs_from: str | None = None
     varargs: str | None = None

@@ -47,6 +47,7 @@ class Callee:
     outputs_from: str | None = None
     has_weights: bool = True
     varargs: str | None = None  # the hyper-parameter that collects the remaining positional ones
+    max_operands: int | None = None  # a variadic op that takes at most this many (sub, div)
 
     def param(self, name: str) -> CalleeParam | None:
         for p in self.params:
@@ -74,6 +75,7 @@ def op_callee(spec: OpSpec) -> Callee:
         outputs_from=spec.outputs_from,
         has_weights=spec.has_weights,
         varargs=spec.varargs,
+        max_operands=spec.max_operands,
     )
 
 
@@ -127,7 +129,11 @@ class Scope(Protocol):
         ...
 
     def input_arg(self, expr: A.Expr, index: int, base: str) -> str | None:
-        """Resolve an argument that is a tensor input (a name or a nested call)."""
+        """Resolve an argument that is a tensor input (a name, a call, a chain, arithmetic)."""
+        ...
+
+    def is_value_expr(self, expr: A.Expr) -> bool:
+        """Whether an argument stands for a tensor (rather than a number or a hyper-parameter)."""
         ...
 
     def param_ref(self, name: A.Name, want: str) -> None: ...
@@ -219,15 +225,28 @@ class _Binding:
         """Every positional argument of a variadic op is an input."""
         callee = self.callee
         for a in self.positional:
-            if isinstance(a.value, (A.Name, A.Call)):
+            if self.scope.is_value_expr(a.value):
                 self.add_input(a.value)
+            elif callee.param("scalar") is not None and "scalar" not in self.bound:
+                # a number operand of arithmetic: `div(y, 4.0)`, `sub(1, g)`
+                self.bind_param("scalar", a.value, a.span)
+                if len(self.inputs) == 0:
+                    self.bind_param("scalar_first", A.Bool(a.span, True), a.span)
+            elif callee.param("scalar") is not None:
+                self.fail(a.span, "E026", f"`{callee.name}` takes at most one number operand",
+                          "combine the numbers first: `x * (2 * k)` rather than `mul(x, 2, k)`")
             else:
                 self.fail(a.span, "E026",
                           f"`{callee.name}` takes every positional argument as an input; "
                           f"its hyper-parameters are keyword-only",
                           _variadic_hint(callee, a))
                 self.positional_hyper = True
-        if self.ok and len(self.inputs) < callee.min_inputs:
+        operands = len(self.inputs) + ("scalar" in self.bound)
+        if self.ok and callee.max_operands is not None and operands > callee.max_operands:
+            self.fail(self.at_call(self.call.name_span), "E021",
+                      f"`{callee.name}` takes {callee.max_operands} operands, got {operands}",
+                      f"for example `{callee.name}(a, b)`")
+        if self.ok and operands < callee.min_inputs:
             self.fail(self.at_call(self.call.name_span), "E021",
                       f"`{callee.name}` needs at least {callee.min_inputs} input{'s' if callee.min_inputs != 1 else ''}, "
                       f"got {len(self.inputs)}",
@@ -242,7 +261,7 @@ class _Binding:
             a = pos[0]
             required = len(self.inputs) < callee.required_inputs
             slot = callee.inputs[len(self.inputs)]
-            if isinstance(a.value, (A.Name, A.Call)) and not (
+            if self.scope.is_value_expr(a.value) and not (
                 isinstance(a.value, A.Name) and not required and a.value.id in self.scope.params
             ):
                 pos.pop(0)
@@ -313,6 +332,9 @@ class _Binding:
         for a in self.keywords:
             assert a.name is not None and a.name_span is not None
             p = callee.param(a.name)
+            if p is None and a.name in callee.inputs and callee.inputs.index(a.name) == len(self.inputs):
+                self.add_input(a.value)  # an input by its name, in its place: `expand(p, like=x)`
+                continue
             if p is None:
                 if a.name in callee.inputs:
                     hint = f"`{a.name}` is an input of `{callee.name}`; pass inputs positionally"

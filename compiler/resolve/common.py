@@ -19,4 +19,7 @@ def expr_kind(expr: A.Expr) -> str:
         A.Neg: "an expression",
         A.Call: "a call",
         A.Name: "a name",
+        A.NamedItem: "a named size",
+        A.Index: "an index",
+        A.ChainExpr: "a chain",
     }[type(expr)]

@@ -472,7 +472,16 @@ class GraphResolver:
         current: str | None = None
         first = elements[0]
         rest = elements
-        if isinstance(first, A.OpElement) and not first.has_parens:
+        if isinstance(first, A.ExprElement):
+            rest = elements[1:]
+            head = self.value(first.expr, index, base, names if not rest else None, targets if not rest else ())
+            if not rest:
+                if head is None:
+                    return None
+                self._record(names, start)
+                return names
+            current = head if head is not None else "?"
+        elif isinstance(first, A.OpElement) and not first.has_parens:
             if first.frozen:
                 self.err(first.span, "E012", "`frozen` applies to an op, block call or `repeat`, not to a value")
             n = A.Name(first.name_span, first.name)
@@ -566,12 +575,156 @@ class GraphResolver:
         return bind(self, callee, call, current, index, base, out_names, frozen, elem_span, targets)
 
     def input_arg(self, expr: A.Expr, index: int, base: str) -> str | None:
+        return self.value(expr, index, base)
+
+    # ---- values: expressions over tensors (LANGUAGE.md 13)
+    def is_value_expr(self, expr: A.Expr) -> bool:
+        """Whether `expr` stands for a tensor: a value's name (or a free name, which becomes an
+        input), a call, a chain, an index, or arithmetic with any of these in it."""
         if isinstance(expr, A.Name):
-            return expr.id if self._use(expr) else None
-        assert isinstance(expr, A.Call)
-        name = self.fresh(base)
-        res = self._call(expr, None, index, base, (name,), frozen=False, span=expr.span, elem_span=expr.span)
-        return res[0] if res else None
+            return expr.id not in self.params
+        if isinstance(expr, (A.Call, A.ChainExpr, A.Index)):
+            return True
+        if isinstance(expr, A.BinOp):
+            return self.is_value_expr(expr.left) or self.is_value_expr(expr.right)
+        if isinstance(expr, A.Neg):
+            return self.is_value_expr(expr.operand)
+        return False
+
+    def value(self, expr: A.Expr, index: int, base: str, out: tuple[str, ...] | None = None,
+              targets: Sequence[A.Name] = ()) -> str | None:
+        """Resolve an expression over values into nodes; the name of its value (or None after an
+        error). `out` names the value (the statement's targets) instead of a fresh name."""
+        names = out or (self.fresh(base),)
+        if isinstance(expr, A.Name):
+            if not self._use(expr):
+                return None
+            if out is None:
+                return expr.id
+            el = A.OpElement(expr.span, False, expr.id, expr.span, (), False)
+            res = self._apply_identity(el, expr.id, index, base, names, targets)
+            return res[0] if res else None
+        if isinstance(expr, A.Call):
+            res = self._call(expr, None, index, base, names, frozen=False, span=expr.span, elem_span=expr.span,
+                             targets=targets)
+            return res[0] if res else None
+        if isinstance(expr, A.ChainExpr):
+            res = self._chain(expr.chain, index, base, names, targets=targets)
+            return res[0] if res else None
+        if len(names) > 1:
+            destructure_error(self, targets, "an expression", ("out",), expr.span)
+            return None
+        if isinstance(expr, A.BinOp):
+            return self._arith(expr, index, base, names)
+        if isinstance(expr, A.Neg):
+            operand = self.value(expr.operand, index, base)
+            if operand is None:
+                return None
+            self.nodes.append(ir.OpCall(expr.span, "neg", (operand,), (), names, False, base, f"{base}_neg", index))
+            return names[0]
+        if isinstance(expr, A.Index):
+            return self._index(expr, index, base, names)
+        self.err(expr.span, "E019", f"{expr_kind(expr)} is not a value (a tensor)",
+                 "a chain starts with a value: `x >> relu`, `a + b`, `x[token=-1]`")
+        return None
+
+    _ARITH = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+
+    def _arith(self, expr: A.BinOp, index: int, base: str, names: tuple[str, ...]) -> str | None:
+        op = self._ARITH.get(expr.op)
+        if op is None:
+            self.err(expr.span, "E019", f"`{expr.op}` is for sizes (integers), not for values (tensors)",
+                     "values take `+ - * /`; use `div` with a float, or an op such as `floor`")
+            return None
+        left_value, right_value = self.is_value_expr(expr.left), self.is_value_expr(expr.right)
+        inputs: list[str] = []
+        args: list[tuple[str, A.Expr]] = []
+        ok = True
+        for side, is_value in ((expr.left, left_value), (expr.right, right_value)):
+            if is_value:
+                v = self.value(side, index, base)
+                ok = ok and v is not None
+                inputs.append(v or "?")
+            else:
+                if not self._scalar(side):
+                    ok = False
+                args.append(("scalar", side))
+                if side is expr.left:
+                    args.append(("scalar_first", A.Bool(side.span, True)))
+        if not ok:
+            return None
+        self.nodes.append(ir.OpCall(expr.span, op, tuple(inputs), tuple(args), names, False, base, f"{base}_{op}",
+                                    index))
+        return names[0]
+
+    def _scalar(self, expr: A.Expr) -> bool:
+        """Check a number operand of arithmetic (a literal, a parameter, arithmetic over them)."""
+        from .binding import _HyperChecker
+
+        before = len(self.diags)
+        param_type("float").check(expr, _HyperChecker(self, "a number operand", None))
+        return not any(d.is_error for d in self.diags[before:])
+
+    def _index(self, expr: A.Index, index: int, base: str, names: tuple[str, ...]) -> str | None:
+        """`x[token=-1]`, `x[:, 1:]`: one `select` or `slice` node per subscript that is not `:`.
+
+        Positional subscripts count from the batch (position 0, which takes only `:`); they are
+        applied from the last, so each position still means the dimension it meant in `x`."""
+        current = self.value(expr.value, index, base)
+        if current is None:
+            return None
+        steps: list[tuple[str, tuple[tuple[str, A.Expr], ...], A.Span]] = []
+        positional = [s for s in expr.items if s.name is None]
+        named = [s for s in expr.items if s.name is not None]
+        ok = True
+        for k, sub in reversed(list(enumerate(positional))):
+            if sub.is_slice and sub.start is None and sub.stop is None:
+                continue
+            if k == 0:
+                self.err(sub.span, "E052", "the batch dimension (position 0) is never indexed",
+                         "start with `:` for the batch: `x[:, -1]`")
+                ok = False
+                continue
+            steps.append(self._subscript_step(sub, A.Number(sub.span, k, str(k))))
+        for sub in named:
+            if sub.is_slice and sub.start is None and sub.stop is None:
+                continue
+            steps.append(self._subscript_step(sub, A.Name(sub.name_span or sub.span, sub.name or "")))
+        for _, args, _ in steps:
+            for key, value in args:
+                if key != "dim" and not self._index_expr(value):
+                    ok = False
+        if not ok:
+            return None
+        if not steps:
+            el = A.OpElement(expr.span, False, current, expr.span, (), False)
+            res = self._apply_identity(el, current, index, base, names, ())
+            return res[0] if res else None
+        for k, (op, args, span) in enumerate(steps):
+            out = names if k == len(steps) - 1 else (self.fresh(base),)
+            self.nodes.append(ir.OpCall(span, op, (current,), args, out, False, base, f"{base}_{op}", index))
+            current = out[0]
+        return names[0]
+
+    @staticmethod
+    def _subscript_step(sub: A.Subscript, dim: A.Expr):
+        if not sub.is_slice:
+            assert sub.value is not None
+            return "select", (("dim", dim), ("index", sub.value)), sub.span
+        args: list[tuple[str, A.Expr]] = [("dim", dim)]
+        if sub.start is not None:
+            args.append(("start", sub.start))
+        if sub.stop is not None:
+            args.append(("end", sub.stop))
+        return "slice", tuple(args), sub.span
+
+    def _index_expr(self, expr: A.Expr) -> bool:
+        before = len(self.diags)
+        if isinstance(expr, (A.Number, A.Name, A.BinOp, A.Neg)):
+            self.size_expr(expr, "a position")
+        else:
+            self.err(expr.span, "E025", f"a position must be an integer expression, not {expr_kind(expr)}")
+        return not any(d.is_error for d in self.diags[before:])
 
     def _repeat(self, el: A.RepeatElement, current, index, base, out_names) -> tuple[str, ...] | None:
         if current is None:

@@ -13,7 +13,7 @@ class Residual(nn.Module):
         super().__init__()
         assert (
             x_feature == width
-        ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width)"
+        ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width), as it did when the module was compiled"
         self.h_linear = nn.Linear(x_feature, width)  # inferred_width.tg:3
         self.h_dropout = nn.Dropout(p)  # inferred_width.tg:3
         self.h_linear_1 = nn.Linear(width, width)  # inferred_width.tg:3
@@ -32,7 +32,7 @@ class Model(nn.Module):
         super().__init__()
         assert (
             x_features == 64
-        ), "add: dimension `feature` of `x` (x_features) must equal that of `h` (64)"
+        ), "add: dimension `feature` of `x` (x_features) must equal that of `h` (64), as it did when the module was compiled"
         self.h_residual = Residual(
             width=64, x_feature=x_features
         )  # inferred_width.tg:6

@@ -1,0 +1,214 @@
+"""LANGUAGE.md 13: arithmetic on values, chains as values, indexing, and their shapes against torch."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import torch
+
+from tgc.compiler import pipeline
+from tgc.compiler.parse import parse
+
+
+def _check(text: str):
+    return pipeline.check("v.tg", pipeline.Options(), text=text)
+
+
+def _errors(text: str) -> list[tuple[str, str]]:
+    return [(d.code, d.message) for d in _check(text).diagnostics if d.is_error]
+
+
+def _module(text: str, **params):
+    """The emitted module of `text`'s model, constructed with `params`, and its source."""
+    from tgc.compiler.emit import emit
+
+    checked = _check(text)
+    assert checked.ok, [d.message for d in checked.diagnostics]
+    source = emit(checked.checked, "v.tg")
+    mod = types.ModuleType("v_generated")
+    exec(compile(source, "v_generated.py", "exec"), mod.__dict__)
+    return getattr(mod, checked.checked.models[0].graph.name)(**params), source
+
+
+def _types(text: str) -> dict[str, str]:
+    shapes = _check(text).checked.models[0]
+    return {n: t.show() for n, t in shapes.types.items()}
+
+
+# ------------------------------------------------------------------------------ parsing
+
+
+def test_arithmetic_binds_tighter_than_the_pipe():
+    (stmt,) = parse("y = a + b >> relu\n", "p.tg").items
+    first, second = stmt.value.elements
+    assert type(first).__name__ == "ExprElement" and first.expr.op == "+"
+    assert second.name == "relu"
+
+
+def test_layer_is_a_keyword_only_where_it_starts_a_definition():
+    program = parse("model M {\n    layer fc = linear(4)\n    y = h >> mean(dim=layer)\n    layer = y\n}\n", "p.tg")
+    body = program.items[0].body
+    assert [type(s).__name__ for s in body] == ["LayerDef", "Assign", "Assign"]
+
+
+def test_a_parenthesised_chain_is_a_value_and_plain_parentheses_are_not():
+    (stmt,) = parse("y = (x >> relu) * (2 + 1)\n", "p.tg").items
+    expr = stmt.value.elements[0].expr
+    assert type(expr.left).__name__ == "ChainExpr" and type(expr.right).__name__ == "BinOp"
+
+
+# ------------------------------------------------------------------------------ arithmetic
+
+
+ARITH = """
+model M(d: int = 8, scale: float = 0.5) {
+    input x: [batch, token, feature=d]
+    input g: [batch, 1, feature=d]
+    h = x + (x >> linear(d) >> relu)
+    s = h * scale + 1 - -h
+    y = (1 - g) * s / 2 + div(s, 4.0)
+}
+"""
+
+
+def test_arithmetic_broadcasts_like_torch_and_reads_as_python():
+    module, source = _module(ARITH, d=8, scale=0.25)
+    assert "y = (1 - g) * s / 2 + s / 4.0" in source
+    assert "s = h * self.scale + 1 - -h" in source
+    x, g = torch.randn(3, 5, 8), torch.randn(3, 1, 8)
+    y = module(x, g)
+    h = x + torch.relu(module.h_linear(x))
+    s = h * 0.25 + 1 - -h
+    assert torch.allclose(y, (1 - g) * s / 2 + s / 4.0)
+    assert _types(ARITH)["y"] == "[batch, token, feature=d]"
+
+
+@pytest.mark.parametrize("left, right, shown", [
+    ("[batch, token=4, feature=8]", "[batch, 1, feature=8]", "[batch, token=4, feature=8]"),
+    ("[batch, token=4, feature=8]", "[batch, token=1, feature=1]", "[batch, token=4, feature=8]"),
+    ("[batch, 1, feature=8]", "[batch, token=4, 1]", "[batch, token=4, feature=8]"),
+    ("[batch, token, feature=8]", "[batch, 1, feature=8]", "[batch, token, feature=8]"),
+])
+def test_broadcast_shapes_equal_torch(left, right, shown):
+    text = f"model M {{\n    input a: {left}\n    input b: {right}\n    y = a * b\n}}\n"
+    assert _types(text)["y"] == shown
+    module, _ = _module(text)
+
+    def sample(decl):
+        sizes = [3] + [int(p.split("=")[1]) if "=" in p else (1 if p.strip() == "1" else 5)
+                       for p in decl.strip("[]").split(", ")[1:]]
+        return torch.randn(*sizes)
+
+    a, b = sample(left), sample(right)
+    assert module(a, b).shape == torch.broadcast_shapes(a.shape, b.shape)
+
+
+@pytest.mark.parametrize("left, right, message", [
+    ("[batch, token=4, feature=8]", "[batch, channel=4, feature=8]", "meets dimension `channel`"),
+    ("[batch, token=4, feature=8]", "[batch, feature=8]", "the batch of `b` meets"),
+    ("[batch, token=4, feature=8]", "[batch, token=3, feature=8]", "4 in `a` but 3 in `b`"),
+])
+def test_broadcast_mismatch_names_both_dimensions(left, right, message):
+    errors = _errors(f"model M {{\n    input a: {left}\n    input b: {right}\n    y = a + b\n}}\n")
+    assert [c for c, _ in errors] == ["E050"] and message in errors[0][1], errors
+
+
+def test_a_size_that_is_one_only_for_these_values_does_not_broadcast():
+    errors = _errors("model M(k: int = 1) {\n    input a: [batch, token=4]\n    input b: [batch, token=k]\n"
+                     "    y = a + b\n}\n")
+    assert [c for c, _ in errors] == ["E050"]
+
+
+@pytest.mark.parametrize("decl, expr, dtype", [
+    ("long[batch, token=4]", "x + 1", "int64"),
+    ("long[batch, token=4]", "x * 0.5", "float32"),
+    ("long[batch, token=4]", "x / 2", "float32"),
+    ("float16[batch, token=4]", "x * 2.5", "float16"),
+    ("bool[batch, token=4]", "x + 1", "int64"),
+])
+def test_numbers_follow_torch_type_promotion(decl, expr, dtype):
+    text = f"model M {{\n    input x: {decl}\n    y = {expr}\n}}\n"
+    shapes = _check(text).checked.models[0]
+    assert shapes.types["y"].dtype == dtype
+    module, _ = _module(text)
+    torch_dtype = {"long": torch.int64, "float16": torch.float16, "bool": torch.bool}[decl.split("[")[0]]
+    x = torch.ones(2, 4, dtype=torch_dtype)
+    assert module(x).dtype == getattr(torch, dtype)
+
+
+def test_tensors_of_two_dtypes_promote():
+    text = "model M {\n    input a: [batch, feature=4]\n    input b: float64[batch, feature=4]\n    y = a * b\n}\n"
+    assert _check(text).checked.models[0].types["y"].dtype == "float64"
+
+
+def test_floor_division_of_values_is_an_error():
+    errors = _errors("model M {\n    input x: [batch, feature=4]\n    y = x // 2\n}\n")
+    assert [c for c, _ in errors] == ["E019"] and "for sizes" in errors[0][1]
+
+
+def test_arithmetic_ops_count_their_operands():
+    assert [c for c, _ in _errors("model M {\n    input x: [batch, feature=4]\n    y = sub(x, x, x)\n}\n")] == ["E021"]
+    assert [c for c, _ in _errors("model M {\n    input x: [batch, feature=4]\n    y = add(x)\n}\n")] == ["E021"]
+
+
+def test_a_chain_is_a_call_argument():
+    text = "model M {\n    input x: [batch, feature=4]\n    y = add(x, x >> relu) >> linear(3)\n}\n"
+    module, source = _module(text)
+    assert "x + torch.relu(x)" in source
+    assert module(torch.randn(2, 4)).shape == (2, 3)
+
+
+# ------------------------------------------------------------------------------ indexing
+
+INDEX = """
+model M(d: int = 8, n: int = 3) {
+    input x: [batch, token, feature=d]
+    input y: [batch, token=6, feature=d]
+    last = x[token=-1]
+    rest = x[token=1:]
+    first = y[:, :n]
+    mid = y[token=-4:-1, feature=2:]
+    u = last >> unsqueeze(dim=1, name=token)
+    s = u >> squeeze(dim=token)
+    e = expand(u, like=x)
+    output last, rest, first, mid, s, e
+}
+"""
+
+
+def test_indexing_shapes_and_values_equal_torch():
+    shown = _types(INDEX)
+    assert shown["last"] == "[batch, feature=d]"
+    assert shown["rest"] == "[batch, token=token - 1, feature=d]"
+    assert shown["first"] == "[batch, token=n, feature=d]"
+    assert shown["mid"] == "[batch, token=3, feature=d - 2]"
+    assert shown["u"] == "[batch, token=1, feature=d]"
+    assert shown["e"] == "[batch, token, feature=d]"
+    for d, n, t in ((8, 3, 5), (4, 6, 2)):
+        module, _ = _module(INDEX, d=d, n=n)
+        x, y = torch.randn(2, t, d), torch.randn(2, 6, d)
+        last, rest, first, mid, s, e = module(x, y)
+        assert torch.equal(last, x[:, -1]) and torch.equal(rest, x[:, 1:])
+        assert torch.equal(first, y[:, :n]) and torch.equal(mid, y[:, -4:-1, 2:])
+        assert torch.equal(s, x[:, -1]) and e.shape == x.shape
+
+
+def test_a_slice_bound_beyond_the_size_is_refused_by_the_module():
+    module_type = None
+    _, source = _module(INDEX)
+    assert "assert 6 >= n" in source
+    with pytest.raises(AssertionError):
+        module_type = _module(INDEX, n=7)
+    assert module_type is None
+
+
+@pytest.mark.parametrize("expr, code, message", [
+    ("x[0, -1]", "E052", "never indexed"),
+    ("x[token=5]", "E053", "must be less than the size 4"),
+    ("x[token=3:1]", "E053", "empty"),
+    ("x[height=1]", "E052", "no dimension named `height`"),
+])
+def test_index_errors(expr, code, message):
+    errors = _errors(f"model M {{\n    input x: [batch, token=4, feature=8]\n    y = {expr}\n}}\n")
+    assert errors and errors[0][0] == code and message in errors[0][1], errors
