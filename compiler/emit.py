@@ -16,7 +16,7 @@ from typing import Any
 from tgc import __version__
 
 from . import ir
-from .naming import GraphNames, Names, name_program, support_code
+from .naming import GraphNames, Names, attr_expr, name_program, support_code
 from .ops.context import EmitCtx, ShapeCtx
 from .ops.registry import Emission, lookup
 from .shapes import Checked, ClassShapes, GraphShapes
@@ -149,51 +149,79 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
         view.forward_args.append(f"{local(inp.name)}: torch.Tensor")
     for inp in graph.inputs:
         view.forward_lines.append(f"# {local(inp.name)}: {_comment_text(shapes.types[inp.name].show())}")
+    if graph.inputs:
+        view.forward_lines.append("")  # the inputs' shapes, then one shape comment per statement
 
     pending: dict[str, str] = {}  # inlined value -> its expression
+
+    def emission(index: int, node: ir.Node, in_exprs: list[str], m: str) -> tuple[Emission, bool]:
+        out_types = [shapes.types[v] for v in node.outputs]
+        if not isinstance(node, ir.OpCall):
+            em = _class_call(node, shapes.args[index], class_names, m, in_exprs, pyname)
+            return em, len(node.outputs) > 1  # the resolver binds every output of a block
+        spec = lookup(node.op)
+        assert spec is not None and spec.emit is not None, node.op
+        in_types = [shapes.types[v] for v in node.inputs]
+        op_ctx = ShapeCtx(spec, node.span, [ir.display_name(v) for v in node.inputs], in_types,
+                          shapes.args[index])
+        em = spec.emit(EmitCtx(op_ctx, in_exprs, out_types, m, pyname, stored_param))
+        # an op with several outputs returns a tuple, even where only one output is bound
+        return em, len(spec.outputs) > 1 or spec.outputs_from is not None
+
+    sequences = _sequences(graph, names)
+    whole = {base for base, members in sequences.items()
+             if _called_whole(graph, names, members, lambda i, m: emission(i, graph.nodes[i], ["x"], m)[0])}
+    sequential_line: dict[str, int] = {}  # nn.Sequential attribute -> its line in init_lines
     for index, node in enumerate(graph.nodes):
         in_exprs = [pending.pop(v) if v in pending else local(v) for v in node.inputs]
         out_types = [shapes.types[v] for v in node.outputs]
         attr = names.attrs.get(index)
-        m = f"self.{attr}" if attr is not None else "self._"
-        if not isinstance(node, ir.OpCall):
-            em = _class_call(node, shapes.args[index], class_names, m, in_exprs, pyname)
-            tuple_valued = len(node.outputs) > 1  # the resolver binds every output of a block
-        else:
-            spec = lookup(node.op)
-            assert spec is not None and spec.emit is not None, node.op
-            in_types = [shapes.types[v] for v in node.inputs]
-            op_ctx = ShapeCtx(spec, node.span, [ir.display_name(v) for v in node.inputs], in_types,
-                              shapes.args[index])
-            em = spec.emit(EmitCtx(op_ctx, in_exprs, out_types, m, pyname, stored_param))
-            # an op with several outputs returns a tuple, even where only one output is bound
-            tuple_valued = len(spec.outputs) > 1 or spec.outputs_from is not None
+        m = attr_expr(attr) if attr is not None else "self._"
+        em, tuple_valued = emission(index, node, in_exprs, m)
         if (em.module is not None) != (attr is not None):
             raise AssertionError(f"`{node.op}` on line {node.span.line}: its emission "
                                  f"{'has' if em.module is not None else 'has no'} submodule, but its "
                                  "`owns_module` says otherwise")
+        base = attr.split(".")[0] if attr is not None and "." in attr else None
         if em.module is not None:
-            view.init_lines.append(f"self.{attr} = {em.module}  # {_where(node.span)}")
+            if base is None:
+                view.init_lines.append(f"self.{attr} = {em.module}  # {_where(node.span)}")
+            elif base not in sequential_line:
+                sequential_line[base] = len(view.init_lines)
+                view.init_lines.append(f"self.{base} = nn.Sequential({em.module}  # {_where(node.span)}")
+            else:
+                line = view.init_lines[sequential_line[base]]
+                head, where = line.rsplit("  # ", 1)
+                view.init_lines[sequential_line[base]] = f"{head}, {em.module}  # {where}"
             if node.frozen:
                 # no gradients, and eval mode for good (batch-norm statistics stay fixed): see train()
-                view.init_lines.append(f"self.{attr}.requires_grad_(False)  # frozen")
+                view.init_lines.append(f"{m}.requires_grad_(False)  # frozen")
                 view.frozen.append(attr)
             for ld in graph.loads:
                 if ld.node_label == node.label and ld.target in (node.target, *node.outputs):
-                    view.init_lines.append(f"_load_weights(self.{attr}, {ld.path!r}, weights_dir)"
+                    view.init_lines.append(f"_load_weights({m}, {ld.path!r}, weights_dir)"
                                            f"  # {_where(ld.span)}")
                     view.loads = True
         first = node.outputs[0]
+        if base in whole:
+            members = sequences[base]
+            if index != members[-1]:
+                pending[first] = in_exprs[0]  # the sequential is called once, by its last member
+                continue
+            em = Emission(call=f"self.{base}({in_exprs[0]})", module=em.module)
         if first in names.inline:
             pending[first] = f"{em.call}{em.first}" if tuple_valued else em.call
             continue
         call = f"{em.call}{em.first}" if tuple_valued and len(node.outputs) == 1 else em.call
-        comment = f"  # {_comment_text(out_types[0].show())}"
+        view.forward_lines.append(f"# {_comment_text(out_types[0].show())}")
         if len(node.outputs) == 1:
-            view.forward_lines.append(f"{local(first)} = {call}{comment}")
+            view.forward_lines.append(f"{local(first)} = {call}")
         else:
             pattern = em.unpack or ", ".join("{}" for _ in node.outputs)
-            view.forward_lines.append(f"{pattern.format(*(local(o) for o in node.outputs))} = {em.call}{comment}")
+            view.forward_lines.append(f"{pattern.format(*(local(o) for o in node.outputs))} = {em.call}")
+    for base, line in sequential_line.items():
+        head, where = view.init_lines[line].rsplit("  # ", 1)
+        view.init_lines[line] = f"{head})  # {where}"
 
     keep = [f"self.{attr} = {pyname(param)}" for param, attr in stored.items()]
     asserts = [f"assert {a.condition.render(pyname)}, {a.message!r}" for a in shapes.asserts]
@@ -230,6 +258,32 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
         view.forward_lines.append("return " + ", ".join(outs))
         view.returns = "tuple[" + ", ".join("torch.Tensor" for _ in outs) + "]"
     return view
+
+
+def _sequences(graph: ir.Graph, names: GraphNames) -> dict[str, list[int]]:
+    """Each `nn.Sequential` attribute of the class -> the nodes that are its members, in order."""
+    out: dict[str, list[int]] = {}
+    for index, attr in sorted(names.attrs.items()):
+        if "." in attr:
+            out.setdefault(attr.split(".")[0], []).append(index)
+    return out
+
+
+def _called_whole(graph: ir.Graph, names: GraphNames, members: list[int], emission) -> bool:
+    """Whether a sequential's members are one run of the chain, each applied to the one before
+    and computing nothing else (`self.downsample(x)` instead of `self.downsample[1](...[0](x))`)."""
+    for k, index in enumerate(members):
+        node = graph.nodes[index]
+        if len(node.inputs) != 1 or len(node.outputs) != 1:
+            return False
+        if k and (index != members[k - 1] + 1 or node.inputs[0] != graph.nodes[members[k - 1]].outputs[0]):
+            return False
+        if k < len(members) - 1 and node.outputs[0] not in names.inline:
+            return False
+        m = attr_expr(names.attrs[index])
+        if emission(index, m).call != f"{m}(x)":
+            return False
+    return True
 
 
 def _type_name(value: Any) -> str:

@@ -137,12 +137,56 @@ def _graph_names(shapes: GraphShapes, cls: str) -> GraphNames:
     for name in (*shapes.required, *(p.name for p in graph.params), *sizes, *shapes.param_values):
         init.name(name)
 
+    node_attrs = _submodule_attrs(shapes)
     attrs = Namespace(RESERVED | MODULE_ATTRS)
-    node_attrs = {index: attrs.fresh(node.label) for index, node in enumerate(graph.nodes)
-                  if owns_module(shapes, index, node)}
+    attrs.used |= {a.split(".")[0] for a in node_attrs.values()}
     stored = {name: attrs.name(name) for name in init.map}
     local_names, inline = _forward_locals(graph)
     return GraphNames(cls, dict(init.map), node_attrs, stored, local_names, frozenset(inline))
+
+
+def _submodule_attrs(shapes: GraphShapes) -> dict[int, str]:
+    """The attribute of each node that owns a submodule (LANGUAGE.md 13, "Names in the emitted
+    module"): a statement `v = ...` whose own chain holds one op with weights (a block call and a
+    repeat count as such) emits it as `self.v`, one holding several as `self.v = nn.Sequential(...)`
+    of those ops in order (attributes `v.0`, `v.1`); a node inside a call argument or arithmetic,
+    and one that owns a module without weights (`dropout`), keeps its derived label (`v_linear`,
+    `v_dropout`). Where two would take one name, the later gets a numbered suffix."""
+    graph = shapes.graph
+    owning = [(index, node) for index, node in enumerate(graph.nodes) if owns_module(shapes, index, node)]
+    groups: dict[tuple[int, str], list[int]] = {}
+    for index, node in owning:
+        if node.label == node.target and _has_weights(node):
+            groups.setdefault((node.statement, node.target), []).append(index)
+    attrs = Namespace(RESERVED | MODULE_ATTRS)
+    out: dict[int, str] = {}
+    for index, node in owning:
+        group = groups.get((node.statement, node.target)) if node.label == node.target and _has_weights(node) \
+            else None
+        if group is None:
+            out[index] = attrs.fresh(node.label if node.label != node.target else f"{node.target}_{node.op}")
+        elif len(group) == 1:
+            out[index] = attrs.fresh(node.target)
+        elif index == group[0]:
+            base = attrs.fresh(node.target)
+            for k, member in enumerate(group):
+                out[member] = f"{base}.{k}"
+    return dict(sorted(out.items()))  # in node order
+
+
+def _has_weights(node: ir.Node) -> bool:
+    """An op with weights, a block call or a repeat (LANGUAGE.md 13.1: these count as ops with
+    weights); a `dropout` owns a module but has none, and keeps a derived name (`h_dropout`)."""
+    if not isinstance(node, ir.OpCall):
+        return True
+    spec = lookup(node.op)
+    return bool(spec and spec.has_weights)
+
+
+def attr_expr(attr: str) -> str:
+    """`self.<attr>` as Python: `h.1` (a member of an nn.Sequential) is `self.h[1]`."""
+    head, *rest = attr.split(".")
+    return f"self.{head}" + "".join(f"[{k}]" for k in rest)
 
 
 def _forward_locals(graph: ir.Graph) -> tuple[dict[str, str], set[str]]:

@@ -106,7 +106,7 @@ def test_mlp_equals_a_stock_sequential(tmp_path):
         nn.Linear(32, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 64), nn.GELU(), nn.Linear(64, 5)
     ).eval()
     key_map = {}
-    for stock_index, ours_name in (("0", "h_linear"), ("3", "h2_linear"), ("5", "logits_linear")):
+    for stock_index, ours_name in (("0", "h"), ("3", "h2"), ("5", "logits")):
         for kind in ("weight", "bias"):
             key_map[f"{stock_index}.{kind}"] = f"{ours_name}.{kind}"
     _copy_weights(ours, stock, key_map)
@@ -133,10 +133,8 @@ def test_cnn_equals_stock_modules(tmp_path):
         nn.LogSoftmax(dim=-1),
     ).eval()
     ours_state = ours.state_dict()
-    conv1, bn, conv2, lin = (
-        sorted({k.split(".")[0] for k in ours_state if k.startswith(prefix)})[0]
-        for prefix in ("c1_conv2d", "c1_batchnorm2d", "c2_conv2d", "logits_linear")
-    )
+    # named after their statements: `c1 = ... >> conv2d >> batchnorm2d` is an nn.Sequential
+    conv1, bn, conv2, lin = "c1.0", "c1.1", "c2", "logits"
     key_map = {}
     for stock_index, ours_name in (("0", conv1), ("1", bn), ("4", conv2), ("9", lin)):
         for key in ours_state:
@@ -144,8 +142,8 @@ def test_cnn_equals_stock_modules(tmp_path):
                 key_map[f"{stock_index}.{key[len(ours_name) + 1:]}"] = key
     # give the batch-norm non-trivial running statistics so eval mode is really compared
     with torch.no_grad():
-        getattr(ours, bn).running_mean.uniform_(-1, 1)
-        getattr(ours, bn).running_var.uniform_(0.5, 2)
+        ours.get_submodule(bn).running_mean.uniform_(-1, 1)
+        ours.get_submodule(bn).running_var.uniform_(0.5, 2)
     _copy_weights(ours, stock, key_map)
     x = torch.randn(3, 1, 28, 28)
     torch.testing.assert_close(ours(x), stock(x))

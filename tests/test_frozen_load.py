@@ -31,13 +31,13 @@ def _load(path: pathlib.Path):
 def _encoder_state(width: int = 8, d_in: int = 12, **change) -> dict[str, torch.Tensor]:
     torch.manual_seed(1)
     state = {
-        "y_linear.weight": torch.randn(width, d_in),
-        "y_linear.bias": torch.randn(width),
-        "y_batchnorm1d.weight": torch.rand(width) + 0.5,
-        "y_batchnorm1d.bias": torch.randn(width),
-        "y_batchnorm1d.running_mean": torch.randn(width),
-        "y_batchnorm1d.running_var": torch.rand(width) + 0.5,
-        "y_batchnorm1d.num_batches_tracked": torch.tensor(10),
+        "y.0.weight": torch.randn(width, d_in),
+        "y.0.bias": torch.randn(width),
+        "y.1.weight": torch.rand(width) + 0.5,
+        "y.1.bias": torch.randn(width),
+        "y.1.running_mean": torch.randn(width),
+        "y.1.running_var": torch.rand(width) + 0.5,
+        "y.1.num_batches_tracked": torch.tensor(10),
     }
     state.update(change)
     return {k: v for k, v in state.items() if v is not None}
@@ -58,25 +58,25 @@ def _build(tmp_path, state) -> pathlib.Path:
 def test_load_and_frozen_training_step(tmp_path):
     state = _encoder_state()
     model = _load(_build(tmp_path, state)).Finetune()
-    enc = model.enc_encoder
+    enc = model.enc
     for key, value in state.items():
         torch.testing.assert_close(enc.state_dict()[key], value)
     model.train()
     assert not enc.training and model.training, "a frozen part stays in eval mode"
     frozen = {k: v.clone() for k, v in enc.state_dict().items()}
-    frozen_head = {k: v.clone() for k, v in model.h_linear.state_dict().items()}
-    head = {k: v.clone() for k, v in model.logits_linear.state_dict().items()}
+    frozen_head = {k: v.clone() for k, v in model.h.state_dict().items()}
+    head = {k: v.clone() for k, v in model.logits.state_dict().items()}
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
     loss = torch.nn.functional.cross_entropy(model(torch.randn(16, 12) * 3 + 1), torch.randint(0, 3, (16,)))
     loss.backward()
     optimizer.step()
     assert all(p.grad is None for p in enc.parameters())
-    assert all(p.grad is None for p in model.h_linear.parameters())
+    assert all(p.grad is None for p in model.h.parameters())
     for key, value in enc.state_dict().items():  # running statistics included
         torch.testing.assert_close(value, frozen[key])
-    for key, value in model.h_linear.state_dict().items():
+    for key, value in model.h.state_dict().items():
         torch.testing.assert_close(value, frozen_head[key])
-    changed = [not torch.equal(model.logits_linear.state_dict()[k], v) for k, v in head.items()]
+    changed = [not torch.equal(model.logits.state_dict()[k], v) for k, v in head.items()]
     assert all(changed), "the trainable head must change"
 
 
@@ -84,18 +84,18 @@ def test_weights_dir_argument(tmp_path):
     out = _build(tmp_path, _encoder_state())
     other = tmp_path / "elsewhere"
     (other / "weights").mkdir(parents=True)
-    special = _encoder_state(**{"y_linear.bias": torch.full((8,), 7.0)})
+    special = _encoder_state(**{"y.0.bias": torch.full((8,), 7.0)})
     torch.save(special, other / "weights" / "encoder.pt")
     model = _load(out).Finetune(weights_dir=str(other))
-    torch.testing.assert_close(model.enc_encoder.y_linear.bias, torch.full((8,), 7.0))
+    torch.testing.assert_close(model.enc.y[0].bias, torch.full((8,), 7.0))
 
 
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"y_linear.bias": None}, "has no weight `y_linear.bias`"),
+        ({"y.0.bias": None}, "has no weight `y.0.bias`"),
         ({"extra.weight": torch.zeros(2)}, "unexpected weight `extra.weight`"),
-        ({"y_linear.weight": torch.zeros(8, 5)}, "weight `y_linear.weight` in `weights/encoder.pt` has shape [8, 5]"),
+        ({"y.0.weight": torch.zeros(8, 5)}, "weight `y.0.weight` in `weights/encoder.pt` has shape [8, 5]"),
     ],
 )
 def test_compile_time_check_names_the_key(tmp_path, capsys, change, message):
@@ -114,7 +114,7 @@ def test_pickled_objects_are_refused(tmp_path, capsys):
 
     src = _compile(tmp_path)
     (tmp_path / "weights").mkdir()
-    torch.save({"y_linear.weight": datetime.date(2020, 1, 1)}, tmp_path / "weights" / "encoder.pt")
+    torch.save({"y.0.weight": datetime.date(2020, 1, 1)}, tmp_path / "weights" / "encoder.pt")
     assert main([str(src), "-o", str(tmp_path / "model.py")]) == 1
     assert "pickled objects other than tensors" in capsys.readouterr().err
 
@@ -127,11 +127,11 @@ def test_run_time_errors_without_the_compile_time_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         module.Finetune()
     (out.parent / "weights").mkdir()
-    torch.save(_encoder_state(**{"y_linear.weight": torch.zeros(8, 5)}), out.parent / "weights" / "encoder.pt")
-    with pytest.raises(RuntimeError, match="y_linear.weight"):
+    torch.save(_encoder_state(**{"y.0.weight": torch.zeros(8, 5)}), out.parent / "weights" / "encoder.pt")
+    with pytest.raises(RuntimeError, match="y.0.weight"):
         module.Finetune()
     import datetime
 
-    torch.save({"y_linear.weight": datetime.date(2020, 1, 1)}, out.parent / "weights" / "encoder.pt")
+    torch.save({"y.0.weight": datetime.date(2020, 1, 1)}, out.parent / "weights" / "encoder.pt")
     with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported global"):
         module.Finetune()

@@ -90,8 +90,8 @@ def test_linear_help_page_in_full(capsys):
     assert "  [*, in] -> [*, out_features]" in page
     assert "  out_features: int = none\n" in page and "aliases: out, size" in page
     assert "depends: None (left out) keeps the input's width" in page
-    assert "  self.h_linear = nn.Linear(16, 128)\n" in page
-    assert "  h = torch.relu(self.h_linear(x))  # [batch, feature=128]\n" in page
+    assert "  self.h = nn.Linear(16, 128)\n" in page
+    assert "  h = torch.relu(self.h(x))\n" in page
     assert "`in_features` is not a parameter: inferred from the input's last dimension." in page
 
 

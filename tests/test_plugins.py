@@ -83,7 +83,7 @@ def test_model_with_a_plugin_op_runs_without_the_plugin(tmp_path, capsys):
 def test_plugin_ops_in_summary_graph_and_ops(capsys):
     assert main(["summary", str(FFN), "--plugin", str(SWIGLU)]) == EXIT_OK
     out = capsys.readouterr().out
-    assert "h_swiglu" in out and "22,360" in out and "parameters: 33,560" in out
+    assert "h.1   swiglu" in out and "22,360" in out and "parameters: 33,560" in out
     assert main(["graph", str(FFN), "-o", "-", "--plugin", str(SWIGLU)]) == EXIT_OK
     assert "<b>swiglu</b>" in capsys.readouterr().out
     assert main(["ops", "--plugin", str(SWIGLU)]) == EXIT_OK
@@ -91,7 +91,7 @@ def test_plugin_ops_in_summary_graph_and_ops(capsys):
     assert main(["ops", "swiglu", "--plugin", str(SWIGLU)]) == EXIT_OK
     page = capsys.readouterr().out
     assert page.startswith("swiglu(x, hidden, bias=true) -> out")
-    assert "self.h_swiglu = SwiGLU(16, 256)" in page
+    assert "self.h = nn.Sequential(SwiGLU(16, 256), nn.Linear(256, 64))" in page
 
 
 def test_support_code_is_written_once_and_its_names_are_kept(tmp_path, capsys):

@@ -137,7 +137,7 @@ model Cross(d: int = 32, h: int = 4) {
 def test_attention_three_branches():
     source, outs = run(CROSS)
     assert "nn.MultiheadAttention(d,h,dropout=0.1,batch_first=True)" in _flat(source)
-    assert "out, weights = self.out_attention(q, k, v)" in source
+    assert "out, weights = self.out(q, k, v)" in source
     assert "assert(d%h==0)" in _flat(source)
     assert shape_of(CROSS, "weights") == "[batch, token=10, src=7]"
     assert shape_of(CROSS, "out") == "[batch, token=10, feature=d]"
@@ -161,8 +161,8 @@ def test_causal_self_attention_with_padding_mask():
     assert "attn_mask=h.new_ones(h.size(1),h.size(1),dtype=torch.bool).triu(1)" in _flat(source)
     assert "average_attn_weights=False" in source
     assert shape_of(CAUSAL, "w") == "[batch, head=4, token, token]"
-    # two linear layers in one chain are two submodules
-    assert "self.y_linear_1 = nn.Linear(d, d)" in source
+    # the ops with weights of one statement are one nn.Sequential, named after it
+    assert "self.y = nn.Sequential(" in source and _flat(source).count("nn.Linear(d,d)") == 3
 
 
 def test_causal_mask_masks_future_keys():
@@ -239,10 +239,10 @@ model R(hid: int = 24) {
 
 def test_lstm_and_gru():
     source, outs = run(RNN, rnn=True)
-    assert "seq, (h_n, c_n) = self.seq_lstm(x)" in source
+    assert "seq, (h_n, c_n) = self.seq(x)" in source
     assert "nn.LSTM(8,hid,batch_first=True,num_layers=2,dropout=0.1)" in _flat(source)
-    assert "self.y_lstm(x)[0]" in source
-    assert "s2, g = self.s2_gru(x)" in source
+    assert "self.y[0](x)[0]" in source
+    assert "s2, g = self.s2(x)" in source
     assert "nn.GRU(8,hid,batch_first=True,bidirectional=True)" in _flat(source)
     assert shape_of(RNN, "h_n") == "[layer=2, batch, feature=hid]"
     assert shape_of(RNN, "s2") == "[batch, token=5, feature=hid * 2]"
@@ -367,5 +367,5 @@ def test_verification_observes_bound_values_but_not_discarded_ones():
 def test_deep_chain_binds_multi_output_under_the_statement_name():
     _, _, source = compile_tg("input x: [batch, token=5, feature=8]\n"
                               "a = x >> linear >> relu >> linear >> lstm(8) >> linear\n")
-    assert "a, (_, _) = self.a_lstm(" in source
-    assert "a = self.a_linear_2(a)" in source
+    assert "a, (_, _) = self.a[2](" in source
+    assert "a = self.a[3](a)" in source

@@ -304,10 +304,10 @@ def test_reshape_heads():
     assert "nn.Unflatten(2, (heads, -1))" in source and "d % heads == 0" in source
     assert "b = a.flatten(2)" in source
     # -1 takes `token` and d // 64 more: no name, no size, and no assertion pinning d to 64
-    assert "c = x.flatten(1).unflatten(1, (-1, 4, 16)) # [batch, token * d // 64, 4, 16]" in source
+    assert "# [batch, token * d // 64, 4, 16] c = x.flatten(1).unflatten(1, (-1, 4, 16))" in source
     assert "d == 64" not in source
     source = run(model("    input x: [batch, token, feature=64]\n    y = x >> reshape([-1, 4, 16])"))
-    assert "y = x.unflatten(2, (4, 16)) # [batch, token, 4, 16]" in source
+    assert "# [batch, token, 4, 16] y = x.unflatten(2, (4, 16))" in source
 
 
 def test_reshape_moves_unsized_dim():
@@ -315,7 +315,7 @@ def test_reshape_moves_unsized_dim():
                  "    p = x >> reshape([4, token, -1])\n    q = y >> reshape([h, token, -1])\n"
                  "    r = y >> reshape([token, h, -1, 2])\n    output p, q, r", "d: int = 64, h: int = 4")
     source = run(text)
-    assert "p = x.flatten(1).unflatten(1, (4, -1, 16)) # [batch, 4, token, 16]" in source
+    assert "# [batch, 4, token, 16] p = x.flatten(1).unflatten(1, (4, -1, 16))" in source
     assert "nn.Unflatten(1, (h, -1, d // h))" in source and "nn.Unflatten(2, (h, -1, 2))" in source
     fails(model("    input x: [batch, token, a=4, b]\n    y = x >> reshape([b, 4, token])"), "E056",
           "several dimensions without a size")

@@ -232,13 +232,13 @@ def test_mlp_is_a_stock_sequential(tmp_path):
     assert main([str(src), "-o", str(out)]) == 0
     model = _load(out, "mlp_std").M()
     types = lambda seq: [type(m).__name__ for m in seq]  # noqa: E731
-    assert types(model.a_mlp) == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout"]
-    assert [m.p for m in model.a_mlp if isinstance(m, torch.nn.Dropout)] == [0.2, 0.2]
-    assert types(model.b_mlp) == ["Linear", "ReLU"]  # p=0: no dropout layers
-    assert types(model.c_mlp) == ["Linear", "ReLU", "Dropout"]  # a parameter p keeps them
-    assert model.a_mlp[0].in_features == 16 and model.a_mlp[3].out_features == 8
+    assert types(model.a) == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout"]
+    assert [m.p for m in model.a if isinstance(m, torch.nn.Dropout)] == [0.2, 0.2]
+    assert types(model.b) == ["Linear", "ReLU"]  # p=0: no dropout layers
+    assert types(model.c) == ["Linear", "ReLU", "Dropout"]  # a parameter p keeps them
+    assert model.a[0].in_features == 16 and model.a[3].out_features == 8
     # re-parametrisable without recompiling: sizes are symbolic
-    assert _load(out, "mlp_std").M(d_in=5).a_mlp[0].in_features == 5
+    assert _load(out, "mlp_std").M(d_in=5).a[0].in_features == 5
 
 
 def test_language_md_section_8_model_checks(capsys):
@@ -261,22 +261,16 @@ def test_std_mlp_example_checks(capsys):
 # torch.nn.TransformerEncoder key (per layer, after `layers.{i}.`) -> the emitted module's key
 # (after the prefix below): the std layer is torch's, renamed.
 TORCH_TO_TG_LAYER_KEYS = {
-    "self_attn.in_proj_weight": "a_attention.in_proj_weight",
-    "self_attn.in_proj_bias": "a_attention.in_proj_bias",
-    "self_attn.out_proj.weight": "a_attention.out_proj.weight",
-    "self_attn.out_proj.bias": "a_attention.out_proj.bias",
-    "linear1.weight": "f_linear.weight",
-    "linear1.bias": "f_linear.bias",
-    "linear2.weight": "f_linear_1.weight",
-    "linear2.bias": "f_linear_1.bias",
-    "norm1.weight": "h_layernorm.weight",
-    "norm1.bias": "h_layernorm.bias",
-    "norm2.weight": "y_layernorm.weight",
-    "norm2.bias": "y_layernorm.bias",
+    key: key.replace("norm2.", "y.")
+    for key in (
+        "self_attn.in_proj_weight", "self_attn.in_proj_bias", "self_attn.out_proj.weight",
+        "self_attn.out_proj.bias", "linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias",
+        "norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias",
+    )
 }
-# `enc = x >> transformer_encoder(...)` in the model below: the block is `enc_transformer_encoder`,
-# its repeat `encoded_repeat` (an nn.Sequential of one wrapper per layer around the std layer).
-TG_LAYER_PREFIX = "enc_transformer_encoder.encoded_repeat.{i}.encoded_transformer_encoder_layer."
+# `enc = x >> transformer_encoder(...)` in the model below: the block is `enc`, its repeat
+# `encoded` (an nn.Sequential of one wrapper per layer around the std layer).
+TG_LAYER_PREFIX = "enc.encoded.{i}.encoded_transformer_encoder_layer."
 
 
 def _key_map(layers: int) -> dict[str, str]:

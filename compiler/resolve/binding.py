@@ -383,7 +383,9 @@ class _Binding:
         while len(outputs) < n_out:
             outputs.append(scope.fresh(self.base))
         args = tuple((p.name, self.bound[p.name]) for p in callee.params if p.name in self.bound)
-        label = f"{self.base}_{callee.name}"
+        # an op of the statement's own chain is named after the statement (LANGUAGE.md 13: `self.v`);
+        # one inside a call argument or arithmetic gets a derived name (`v_linear`)
+        label = f"{self.base}_{callee.name}" if getattr(scope, "nested", 0) else self.base
         scope.nodes.append(
             (ir.OpCall if callee.kind == "op" else ir.BlockCall)(
                 self.span, callee.name, tuple(self.inputs), args, tuple(outputs), frozen, self.base, label,

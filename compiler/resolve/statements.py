@@ -97,6 +97,9 @@ class GraphResolver:
         self.owner_kind = kind  # "model" or "block"; a repeat body takes its owner's
         # names used before their definition (E013 reported): not "never used" afterwards
         self.used_early: set[str] = set()
+        # > 0 while resolving a value inside a call argument, arithmetic or an index: its ops get
+        # derived names (`v_linear`), not the statement's
+        self.nested = 0
 
     # ---- reporting
     def err(self, span: A.Span, code: str, message: str, hint: str | None = None) -> None:
@@ -575,7 +578,15 @@ class GraphResolver:
         return bind(self, callee, call, current, index, base, out_names, frozen, elem_span, targets)
 
     def input_arg(self, expr: A.Expr, index: int, base: str) -> str | None:
-        return self.value(expr, index, base)
+        return self.nested_value(expr, index, base)
+
+    def nested_value(self, expr: A.Expr, index: int, base: str) -> str | None:
+        """A value inside another expression (an argument, an operand, what is indexed)."""
+        self.nested += 1
+        try:
+            return self.value(expr, index, base)
+        finally:
+            self.nested -= 1
 
     # ---- values: expressions over tensors (LANGUAGE.md 13)
     def is_value_expr(self, expr: A.Expr) -> bool:
@@ -617,7 +628,7 @@ class GraphResolver:
         if isinstance(expr, A.BinOp):
             return self._arith(expr, index, base, names)
         if isinstance(expr, A.Neg):
-            operand = self.value(expr.operand, index, base)
+            operand = self.nested_value(expr.operand, index, base)
             if operand is None:
                 return None
             self.nodes.append(ir.OpCall(expr.span, "neg", (operand,), (), names, False, base, f"{base}_neg", index))
@@ -642,7 +653,7 @@ class GraphResolver:
         ok = True
         for side, is_value in ((expr.left, left_value), (expr.right, right_value)):
             if is_value:
-                v = self.value(side, index, base)
+                v = self.nested_value(side, index, base)
                 ok = ok and v is not None
                 inputs.append(v or "?")
             else:
@@ -670,7 +681,7 @@ class GraphResolver:
 
         Positional subscripts count from the batch (position 0, which takes only `:`); they are
         applied from the last, so each position still means the dimension it meant in `x`."""
-        current = self.value(expr.value, index, base)
+        current = self.nested_value(expr.value, index, base)
         if current is None:
             return None
         steps: list[tuple[str, tuple[tuple[str, A.Expr], ...], A.Span]] = []
@@ -758,6 +769,7 @@ class GraphResolver:
         # the body: a chain applied to the value flowing in, with its own nodes
         sub = GraphResolver(self.parent, "repeat", f"{base}_repeat", self.signatures)
         sub.params = self.params
+        sub.nested = 1  # the body is a class of its own: its ops are named by what they are
         sub.owner_kind = self.owner_kind
         body_in = "x"
         sub.values[body_in] = Value(body_in, el.span, "input", used=True, internal=True)
@@ -795,7 +807,8 @@ class GraphResolver:
             return None
         body = ir.Graph(el.span, "repeat", f"{base}_repeat", None, (), tuple(sub.inputs), tuple(sub.nodes), (cur,))
         self.nodes.append(
-            ir.Repeat(el.span, "repeat", (current,), (), out_names, el.frozen, base, f"{base}_repeat",
+            ir.Repeat(el.span, "repeat", (current,), (), out_names, el.frozen, base,
+                      f"{base}_repeat" if self.nested else base,
                     index, count=count, body=body)
         )
         return out_names

@@ -59,6 +59,7 @@ from typing import Any
 import torch
 import torch.fx
 
+from tgc.compiler.naming import attr_expr
 from tgc.compiler.sizes import (  # noqa: F401  (the run-time sizes verification uses, and re-exports)
     BATCH_CANDIDATES,
     BATCH_SIZE,
@@ -304,8 +305,13 @@ class _ChildTracer(torch.fx.Tracer):
     empty `nn.Sequential` (`repeat(0)`) is one call, not nothing. Nested classes are run (and
     observed) by the real forward; tracing them too would only recurse (deep nesting)."""
 
+    def __init__(self, members: frozenset[str] = frozenset()):
+        super().__init__()
+        self.members = members  # `v.0`, `v.1`: a statement's ops in its nn.Sequential are children too
+
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
-        return "." not in module_qualified_name or super().is_leaf_module(m, module_qualified_name)
+        return ("." not in module_qualified_name or module_qualified_name in self.members
+                or super().is_leaf_module(m, module_qualified_name))
 
 
 def _elements(module: torch.nn.Module | None) -> int | None:
@@ -325,7 +331,8 @@ def _run(run: Run, cls: type, class_name: str, args: list[Any], shapes, names) -
     try:
         # the trace alone, which is what is compared: `symbolic_trace` would also generate and
         # compile the Python of a GraphModule, a third of its time on a long chain
-        run.graph = _ChildTracer().trace(run.module)
+        members = frozenset(a for a in (names.attrs.values() if names is not None else ()) if "." in a)
+        run.graph = _ChildTracer(members).trace(run.module)
     except Exception as exc:
         run.error = f"{run.name}: torch.fx cannot trace the emitted forward: {_exc_text(exc)}"
         return run
@@ -368,7 +375,7 @@ def _observed_call(run: Run, shapes, names) -> Any:
 
     hooked: dict[int, Any] = {}
     handles = []
-    for index, attr in names.attrs.items():
+    for index, attr in _submodule_attrs(shapes, names).items():
         def hook(_module, _args, output, index=index):
             hooked.setdefault(index, output)
 
@@ -437,6 +444,11 @@ def _compare_values(run: Run, shapes) -> list[str]:
     return messages
 
 
+def _submodule_attrs(shapes, names) -> dict[int, str]:
+    """The attributes that hold submodules (a `parameter` node's holds an `nn.Parameter`)."""
+    return {i: a for i, a in names.attrs.items() if shapes.graph.nodes[i].op != "parameter"}
+
+
 def _producers(graph) -> dict[str, Any]:
     """Each value -> the first node that gives it, in node order (`graph.producer`, in one pass)."""
     out: dict[str, Any] = {}
@@ -455,17 +467,34 @@ def _compare_modules(run: Run, shapes, names) -> list[str]:
     submodules of its own included; consecutive calls of one child count once.
     """
     assert run.graph is not None and run.module is not None
-    owners = [shapes.graph.nodes[i] for i in names.attrs]
+    attrs = _submodule_attrs(shapes, names)
+    owners = [shapes.graph.nodes[i] for i in attrs]
+    # a statement's ops with weights share one nn.Sequential child (`v.0`, `v.1`)
+    tops = [a.split(".")[0] for a in attrs.values()]
+    distinct = list(dict.fromkeys(tops))
     children = list(run.module._modules)
-    if len(children) != len(owners):
+    if children != distinct:
         listed = ", ".join(f"`{n.target}` ({n.op})" for n in owners) or "none"
         return [f"{run.name}: the emitted module has {len(children)} submodules "
-                f"({', '.join(children) or 'none'}), but {len(owners)} IR nodes own one: {listed}"]
-    by_attr = dict(zip(children, owners))
-    called = [target.split(".")[0] for target in (
-        n.target for n in run.graph.nodes if n.op == "call_module")]
+                f"({', '.join(children) or 'none'}), but the IR nodes that own one ({listed}) name "
+                f"{len(distinct)}: {', '.join(distinct) or 'none'}"]
+    full = list(attrs.values())
+    by_attr = dict(zip(full, owners))
+    members: dict[str, list[str]] = {}
+    for attr in full:
+        if "." in attr:
+            members.setdefault(attr.split(".")[0], []).append(attr)
+    # every child is a leaf of the trace (`_ChildTracer`), an empty one too; a statement's
+    # nn.Sequential is called whole (`self.v(x)`: each member in turn) or member by member
+    called = []
+    for target in (n.target for n in run.graph.nodes if n.op == "call_module"):
+        parts = target.split(".")
+        if parts[0] in members:
+            called.extend([target] if len(parts) > 1 else members[parts[0]])
+        else:
+            called.append(parts[0])
     called = [k for k, _ in itertools.groupby(called)]
-    expected = children  # every child is a leaf of the trace (`_ChildTracer`), an empty one too
+    expected = full
     if called == expected:
         return []
     # difflib is quadratic in the worst case: only the part between the common prefix and the
@@ -486,11 +515,11 @@ def _compare_modules(run: Run, shapes, names) -> list[str]:
         for attr in a[i1:i2]:
             node = by_attr[attr]
             messages.append(f"{run.name}: `{node.target}` ({_node_where(node)}): the IR expects a call of "
-                            f"submodule `self.{attr}` here, torch calls "
-                            + (", ".join(f"`self.{c}`" for c in b[j1:j2]) or "none"))
+                            f"submodule `{attr_expr(attr)}` here, torch calls "
+                            + (", ".join(f"`{attr_expr(c)}`" for c in b[j1:j2]) or "none"))
         if i1 == i2:
             messages.append(f"{run.name}: the traced forward calls "
-                            + ", ".join(f"`self.{c}`" for c in b[j1:j2])
+                            + ", ".join(f"`{attr_expr(c)}`" for c in b[j1:j2])
                             + ", which no IR node owns at that point")
     return messages
 

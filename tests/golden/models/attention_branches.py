@@ -14,10 +14,10 @@ class CrossAttention(nn.Module):
         assert (
             d % heads == 0
         ), "attention: the query width `feature` (d = 32) must be divisible by `num_heads` (heads = 4)"
-        self.q_linear = nn.Linear(d, d)  # attention_branches.tg:5
-        self.k_linear = nn.Linear(d, d)  # attention_branches.tg:6
-        self.v_linear = nn.Linear(d, d)  # attention_branches.tg:7
-        self.out_attention = nn.MultiheadAttention(
+        self.q = nn.Linear(d, d)  # attention_branches.tg:5
+        self.k = nn.Linear(d, d)  # attention_branches.tg:6
+        self.v = nn.Linear(d, d)  # attention_branches.tg:7
+        self.out = nn.MultiheadAttention(
             d, heads, batch_first=True
         )  # attention_branches.tg:8
 
@@ -26,8 +26,13 @@ class CrossAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # a: [batch, token=6, feature=d]
         # b: [batch, token=9, feature=d]
-        q = self.q_linear(a)  # [batch, token=6, feature=d]
-        k = torch.tanh(self.k_linear(b))  # [batch, token=9, feature=d]
-        v = torch.sigmoid(self.v_linear(b))  # [batch, token=9, feature=d]
-        out, weights = self.out_attention(q, k, v)  # [batch, token=6, feature=d]
+
+        # [batch, token=6, feature=d]
+        q = self.q(a)
+        # [batch, token=9, feature=d]
+        k = torch.tanh(self.k(b))
+        # [batch, token=9, feature=d]
+        v = torch.sigmoid(self.v(b))
+        # [batch, token=6, feature=d]
+        out, weights = self.out(q, k, v)
         return out, weights

@@ -14,47 +14,54 @@ class Residual(nn.Module):
         assert (
             x_feature == width
         ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width)"
-        self.h_linear = nn.Linear(x_feature, width)  # blocks.tg:3
+        self.h = nn.Sequential(
+            nn.Linear(x_feature, width), nn.Linear(width, width)
+        )  # blocks.tg:3
         self.h_dropout = nn.Dropout(p)  # blocks.tg:3
-        self.h_linear_1 = nn.Linear(width, width)  # blocks.tg:3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        h = self.h_linear_1(
-            self.h_dropout(torch.relu(self.h_linear(x)))
-        )  # [batch, feature=width]
-        y = x + h  # [batch, feature=x_feature]
+
+        # [batch, feature=width]
+        h = self.h[1](self.h_dropout(torch.relu(self.h[0](x))))
+        # [batch, feature=x_feature]
+        y = x + h
         return y
 
 
 class TwoHeads(nn.Module):
     def __init__(self, x_feature: int, width: int) -> None:
         super().__init__()
-        self.a_linear = nn.Linear(x_feature, width)  # blocks.tg:7
-        self.b_linear = nn.Linear(x_feature, width)  # blocks.tg:8
+        self.a = nn.Linear(x_feature, width)  # blocks.tg:7
+        self.b = nn.Linear(x_feature, width)  # blocks.tg:8
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # x: [batch, feature=x_feature]
-        a = torch.relu(self.a_linear(x))  # [batch, feature=width]
-        b = self.b_linear(x)  # [batch, feature=width]
+
+        # [batch, feature=width]
+        a = torch.relu(self.a(x))
+        # [batch, feature=width]
+        b = self.b(x)
         return a, b
 
 
 class Blocks(nn.Module):
     def __init__(self, d_in: int = 64, hidden: int = 64) -> None:
         super().__init__()
-        self.h_linear = nn.Linear(d_in, hidden)  # blocks.tg:13
-        self.h_residual = Residual(width=hidden, x_feature=hidden)  # blocks.tg:13
-        self.h_residual_1 = Residual(
-            width=hidden, p=0.1, x_feature=hidden
+        self.h = nn.Sequential(
+            nn.Linear(d_in, hidden),
+            Residual(width=hidden, x_feature=hidden),
+            Residual(width=hidden, p=0.1, x_feature=hidden),
         )  # blocks.tg:13
-        self.p_two_heads = TwoHeads(width=32, x_feature=hidden)  # blocks.tg:14
+        self.p = TwoHeads(width=32, x_feature=hidden)  # blocks.tg:14
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=d_in]
-        h = self.h_residual_1(
-            self.h_residual(self.h_linear(x))
-        )  # [batch, feature=hidden]
-        p, q = self.p_two_heads(h)  # [batch, feature=32]
-        out = p + q  # [batch, feature=32]
+
+        # [batch, feature=hidden]
+        h = self.h(x)
+        # [batch, feature=32]
+        p, q = self.p(h)
+        # [batch, feature=32]
+        out = p + q
         return out

@@ -9,12 +9,16 @@ from torch import nn
 class Model(nn.Module):
     def __init__(self, x_features: int) -> None:
         super().__init__()
-        self.a_linear = nn.Linear(x_features, x_features)  # card.tg:1
-        self.b_linear = nn.Linear(x_features, x_features)  # card.tg:1
+        self.a = nn.Linear(x_features, x_features)  # card.tg:1
+        self.b = nn.Linear(x_features, x_features)  # card.tg:1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_features]
-        a = torch.relu(self.a_linear(x))  # [batch, feature=x_features]
-        b = self.b_linear(x)  # [batch, feature=x_features]
-        out = a + b  # [batch, feature=x_features]
+
+        # [batch, feature=x_features]
+        a = torch.relu(self.a(x))
+        # [batch, feature=x_features]
+        b = self.b(x)
+        # [batch, feature=x_features]
+        out = a + b
         return out

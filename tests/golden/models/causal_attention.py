@@ -14,24 +14,29 @@ class CausalSelfAttention(nn.Module):
         assert (
             d % heads == 0
         ), "attention: the query width `feature` (d = 32) must be divisible by `num_heads` (heads = 4)"
-        self.x_embedding = nn.Embedding(vocab, d)  # causal_attention.tg:5
-        self.y_attention = nn.MultiheadAttention(
+        self.x = nn.Embedding(vocab, d)  # causal_attention.tg:5
+        self.y = nn.MultiheadAttention(
             d, heads, batch_first=True
         )  # causal_attention.tg:6
-        self.h_layernorm = nn.LayerNorm(d)  # causal_attention.tg:7
-        self.logits_linear = nn.Linear(d, vocab)  # causal_attention.tg:8
+        self.h = nn.LayerNorm(d)  # causal_attention.tg:7
+        self.logits = nn.Linear(d, vocab)  # causal_attention.tg:8
 
     def forward(self, tokens: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         # tokens: int64[batch, token=12]
         # pad: bool[batch, token=12]
-        x = self.x_embedding(tokens)  # [batch, token=12, feature=d]
-        y, _ = self.y_attention(
+
+        # [batch, token=12, feature=d]
+        x = self.x(tokens)
+        # [batch, token=12, feature=d]
+        y, _ = self.y(
             x,
             x,
             x,
             key_padding_mask=pad,
             attn_mask=x.new_ones(x.size(1), x.size(1), dtype=torch.bool).triu(1),
-        )  # [batch, token=12, feature=d]
-        h = self.h_layernorm(x + y)  # [batch, token=12, feature=d]
-        logits = self.logits_linear(h)  # [batch, token=12, feature=vocab]
+        )
+        # [batch, token=12, feature=d]
+        h = self.h(x + y)
+        # [batch, token=12, feature=vocab]
+        logits = self.logits(h)
         return logits

@@ -11,28 +11,24 @@ class CNN(nn.Module):
 
     def __init__(self, channels: int = 16, n_classes: int = 10) -> None:
         super().__init__()
-        self.c1_conv2d = nn.Conv2d(1, channels, 3, padding=1)  # cnn.tg:4
-        self.c1_batchnorm2d = nn.BatchNorm2d(channels)  # cnn.tg:4
+        self.c1 = nn.Sequential(
+            nn.Conv2d(1, channels, 3, padding=1), nn.BatchNorm2d(channels)
+        )  # cnn.tg:4
         self.c1_maxpool2d = nn.MaxPool2d(2)  # cnn.tg:4
-        self.c2_conv2d = nn.Conv2d(
-            channels, channels * 2, 3, padding="same"
-        )  # cnn.tg:5
+        self.c2 = nn.Conv2d(channels, channels * 2, 3, padding="same")  # cnn.tg:5
         self.c2_avgpool2d = nn.AvgPool2d(2)  # cnn.tg:5
         self.pooled_adaptive_avgpool2d = nn.AdaptiveAvgPool2d(1)  # cnn.tg:6
-        self.logits_linear = nn.Linear(channels * 2, n_classes)  # cnn.tg:7
+        self.logits = nn.Linear(channels * 2, n_classes)  # cnn.tg:7
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         # img: [batch, channels=1, height=28, width=28]
-        c1 = self.c1_maxpool2d(
-            torch.relu(self.c1_batchnorm2d(self.c1_conv2d(img)))
-        )  # [batch, channels=channels, height=14, width=14]
-        c2 = self.c2_avgpool2d(
-            torch.relu(self.c2_conv2d(c1))
-        )  # [batch, channels=channels * 2, height=7, width=7]
-        pooled = self.pooled_adaptive_avgpool2d(c2).flatten(
-            1
-        )  # [batch, feature=channels * 2]
-        logits = torch.log_softmax(
-            self.logits_linear(pooled), dim=-1
-        )  # [batch, feature=n_classes]
+
+        # [batch, channels=channels, height=14, width=14]
+        c1 = self.c1_maxpool2d(torch.relu(self.c1(img)))
+        # [batch, channels=channels * 2, height=7, width=7]
+        c2 = self.c2_avgpool2d(torch.relu(self.c2(c1)))
+        # [batch, feature=channels * 2]
+        pooled = self.pooled_adaptive_avgpool2d(c2).flatten(1)
+        # [batch, feature=n_classes]
+        logits = torch.log_softmax(self.logits(pooled), dim=-1)
         return logits

@@ -14,11 +14,11 @@ class Heads(nn.Module):
         assert (
             d % heads == 0
         ), "attention: the query width `feature` (d = 64) must be divisible by `num_heads` (heads = 8)"
-        self.out_attention = nn.MultiheadAttention(
-            d, heads, batch_first=True
-        )  # constraint.tg:4
+        self.out = nn.MultiheadAttention(d, heads, batch_first=True)  # constraint.tg:4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=4, feature=d]
-        out, _ = self.out_attention(x, x, x)  # [batch, token=4, feature=d]
+
+        # [batch, token=4, feature=d]
+        out, _ = self.out(x, x, x)
         return out

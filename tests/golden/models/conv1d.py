@@ -15,18 +15,19 @@ class Signal(nn.Module):
         assert (
             channels % 2 == 0
         ), "conv1d: `groups` (2) must divide the input channels (channels)"
-        self.h_conv1d = nn.Conv1d(3, channels, 5, stride=2)  # conv1d.tg:4
-        self.h_batchnorm1d = nn.BatchNorm1d(channels)  # conv1d.tg:4
-        self.h2_conv1d = nn.Conv1d(
-            channels, channels, 3, padding=1, groups=2
-        )  # conv1d.tg:5
-        self.f_linear = nn.Linear(channels * 30, 10)  # conv1d.tg:6
+        self.h = nn.Sequential(
+            nn.Conv1d(3, channels, 5, stride=2), nn.BatchNorm1d(channels)
+        )  # conv1d.tg:4
+        self.h2 = nn.Conv1d(channels, channels, 3, padding=1, groups=2)  # conv1d.tg:5
+        self.f = nn.Linear(channels * 30, 10)  # conv1d.tg:6
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         # s: [batch, channels=3, length=64]
-        h = torch.relu(
-            self.h_batchnorm1d(self.h_conv1d(s))
-        )  # [batch, channels=channels, length=30]
-        h2 = F.gelu(self.h2_conv1d(h))  # [batch, channels=channels, length=30]
-        f = self.f_linear(h2.flatten(1))  # [batch, feature=10]
+
+        # [batch, channels=channels, length=30]
+        h = torch.relu(self.h(s))
+        # [batch, channels=channels, length=30]
+        h2 = F.gelu(self.h2(h))
+        # [batch, feature=10]
+        f = self.f(h2.flatten(1))
         return f

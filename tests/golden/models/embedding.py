@@ -11,14 +11,16 @@ class BagOfWords(nn.Module):
 
     def __init__(self, vocab: int = 1000, dim: int = 48, n_classes: int = 4) -> None:
         super().__init__()
-        self.e_embedding = nn.Embedding(vocab, dim)  # embedding.tg:4
-        self.probs_linear = nn.Linear(dim, n_classes)  # embedding.tg:6
+        self.e = nn.Embedding(vocab, dim)  # embedding.tg:4
+        self.probs = nn.Linear(dim, n_classes)  # embedding.tg:6
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         # tokens: int64[batch, token=128]
-        e = self.e_embedding(tokens)  # [batch, token=128, feature=dim]
-        pooled = e.mean(dim=1)  # [batch, feature=dim]
-        probs = torch.softmax(
-            self.probs_linear(pooled), dim=-1
-        )  # [batch, feature=n_classes]
+
+        # [batch, token=128, feature=dim]
+        e = self.e(tokens)
+        # [batch, feature=dim]
+        pooled = e.mean(dim=1)
+        # [batch, feature=n_classes]
+        probs = torch.softmax(self.probs(pooled), dim=-1)
         return probs

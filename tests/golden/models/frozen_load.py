@@ -28,12 +28,15 @@ class Encoder(nn.Module):
 
     def __init__(self, x_feature: int, width: int) -> None:
         super().__init__()
-        self.y_linear = nn.Linear(x_feature, width)  # frozen_load.tg:3
-        self.y_batchnorm1d = nn.BatchNorm1d(width)  # frozen_load.tg:3
+        self.y = nn.Sequential(
+            nn.Linear(x_feature, width), nn.BatchNorm1d(width)
+        )  # frozen_load.tg:3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        y = torch.relu(self.y_batchnorm1d(self.y_linear(x)))  # [batch, feature=width]
+
+        # [batch, feature=width]
+        y = torch.relu(self.y(x))
         return y
 
 
@@ -46,22 +49,24 @@ class Finetune(nn.Module):
         weights_dir: str | None = None,
     ) -> None:
         super().__init__()
-        self.frozen_modules = {"enc_encoder", "h_linear"}
-        self.enc_encoder = Encoder(width=width, x_feature=d_in)  # frozen_load.tg:7
-        self.enc_encoder.requires_grad_(False)  # frozen
-        _load_weights(
-            self.enc_encoder, "weights/encoder.pt", weights_dir
-        )  # frozen_load.tg:8
-        self.h_linear = nn.Linear(width, width)  # frozen_load.tg:9
-        self.h_linear.requires_grad_(False)  # frozen
-        self.logits_linear = nn.Linear(width, n_classes)  # frozen_load.tg:10
+        self.frozen_modules = {"enc", "h"}
+        self.enc = Encoder(width=width, x_feature=d_in)  # frozen_load.tg:7
+        self.enc.requires_grad_(False)  # frozen
+        _load_weights(self.enc, "weights/encoder.pt", weights_dir)  # frozen_load.tg:8
+        self.h = nn.Linear(width, width)  # frozen_load.tg:9
+        self.h.requires_grad_(False)  # frozen
+        self.logits = nn.Linear(width, n_classes)  # frozen_load.tg:10
         self.train()  # puts the frozen submodules in eval mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=d_in]
-        enc = self.enc_encoder(x)  # [batch, feature=width]
-        h = self.h_linear(enc)  # [batch, feature=width]
-        logits = self.logits_linear(h)  # [batch, feature=n_classes]
+
+        # [batch, feature=width]
+        enc = self.enc(x)
+        # [batch, feature=width]
+        h = self.h(enc)
+        # [batch, feature=n_classes]
+        logits = self.logits(h)
         return logits
 
     def train(self, mode: bool = True) -> "Finetune":

@@ -12,7 +12,7 @@ class GruSplit(nn.Module):
     def __init__(self, hidden: int = 16) -> None:
         super().__init__()
         self.hidden = hidden
-        self.seq_gru = nn.GRU(
+        self.seq = nn.GRU(
             8, hidden, batch_first=True, bidirectional=True
         )  # gru_split.tg:4
 
@@ -25,12 +25,17 @@ class GruSplit(nn.Module):
         torch.Tensor,
     ]:
         # x: [batch, token=9, feature=8]
-        seq, h_n = self.seq_gru(x)  # [batch, token=9, feature=hidden * 2]
-        fwd, bwd = torch.chunk(seq, 2, dim=-1)  # [batch, token=9, feature=hidden]
-        p, q, r = torch.chunk(x, 3, dim=1)  # [batch, token=3, feature=8]
-        joined = torch.cat([fwd, bwd], dim=-1)  # [batch, token=9, feature=hidden * 2]
-        both = torch.stack([fwd, bwd], dim=1)  # [batch, 2, token=9, feature=hidden]
-        head, tail = torch.split(
-            joined, [self.hidden * 2 - 4, 4], dim=-1
-        )  # [batch, token=9, feature=hidden * 2 - 4]
+
+        # [batch, token=9, feature=hidden * 2]
+        seq, h_n = self.seq(x)
+        # [batch, token=9, feature=hidden]
+        fwd, bwd = torch.chunk(seq, 2, dim=-1)
+        # [batch, token=3, feature=8]
+        p, q, r = torch.chunk(x, 3, dim=1)
+        # [batch, token=9, feature=hidden * 2]
+        joined = torch.cat([fwd, bwd], dim=-1)
+        # [batch, 2, token=9, feature=hidden]
+        both = torch.stack([fwd, bwd], dim=1)
+        # [batch, token=9, feature=hidden * 2 - 4]
+        head, tail = torch.split(joined, [self.hidden * 2 - 4, 4], dim=-1)
         return joined, both, head, tail, h_n, p

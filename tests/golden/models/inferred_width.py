@@ -14,16 +14,18 @@ class Residual(nn.Module):
         assert (
             x_feature == width
         ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width), as it did when the module was compiled"
-        self.h_linear = nn.Linear(x_feature, width)  # inferred_width.tg:3
+        self.h = nn.Sequential(
+            nn.Linear(x_feature, width), nn.Linear(width, width)
+        )  # inferred_width.tg:3
         self.h_dropout = nn.Dropout(p)  # inferred_width.tg:3
-        self.h_linear_1 = nn.Linear(width, width)  # inferred_width.tg:3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        h = self.h_linear_1(
-            self.h_dropout(torch.relu(self.h_linear(x)))
-        )  # [batch, feature=width]
-        y = x + h  # [batch, feature=x_feature]
+
+        # [batch, feature=width]
+        h = self.h[1](self.h_dropout(torch.relu(self.h[0](x))))
+        # [batch, feature=x_feature]
+        y = x + h
         return y
 
 
@@ -33,12 +35,13 @@ class Model(nn.Module):
         assert (
             x_features == 64
         ), "add: dimension `feature` of `x` (x_features) must equal that of `h` (64), as it did when the module was compiled"
-        self.h_residual = Residual(
-            width=64, x_feature=x_features
+        self.h = nn.Sequential(
+            Residual(width=64, x_feature=x_features), nn.LayerNorm(x_features)
         )  # inferred_width.tg:6
-        self.h_layernorm = nn.LayerNorm(x_features)  # inferred_width.tg:6
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_features]
-        h = self.h_layernorm(self.h_residual(x))  # [batch, feature=x_features]
+
+        # [batch, feature=x_features]
+        h = self.h(x)
         return h

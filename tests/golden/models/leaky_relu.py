@@ -13,16 +13,19 @@ class LeakyHeads(nn.Module):
     def __init__(self, slope: float = 0.2) -> None:
         super().__init__()
         self.slope = slope
-        self.a_linear = nn.Linear(8, 16)  # leaky_relu.tg:4
-        self.b_linear = nn.Linear(8, 16)  # leaky_relu.tg:5
-        self.c_linear = nn.Linear(8, 16)  # leaky_relu.tg:6
+        self.a = nn.Linear(8, 16)  # leaky_relu.tg:4
+        self.b = nn.Linear(8, 16)  # leaky_relu.tg:5
+        self.c = nn.Linear(8, 16)  # leaky_relu.tg:6
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=8]
-        a = F.leaky_relu(self.a_linear(x))  # [batch, feature=16]
-        b = F.leaky_relu(
-            self.b_linear(x), negative_slope=self.slope
-        )  # [batch, feature=16]
-        c = F.leaky_relu(self.c_linear(x), negative_slope=0.1)  # [batch, feature=16]
-        out = a + b + c  # [batch, feature=16]
+
+        # [batch, feature=16]
+        a = F.leaky_relu(self.a(x))
+        # [batch, feature=16]
+        b = F.leaky_relu(self.b(x), negative_slope=self.slope)
+        # [batch, feature=16]
+        c = F.leaky_relu(self.c(x), negative_slope=0.1)
+        # [batch, feature=16]
+        out = a + b + c
         return out

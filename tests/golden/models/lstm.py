@@ -11,15 +11,16 @@ class Tagger(nn.Module):
 
     def __init__(self, d_in: int = 20, hidden: int = 32, n_tags: int = 7) -> None:
         super().__init__()
-        self.seq_lstm = nn.LSTM(
-            d_in, hidden, batch_first=True, num_layers=2
-        )  # lstm.tg:4
-        self.tags_linear = nn.Linear(hidden, n_tags)  # lstm.tg:5
+        self.seq = nn.LSTM(d_in, hidden, batch_first=True, num_layers=2)  # lstm.tg:4
+        self.tags = nn.Linear(hidden, n_tags)  # lstm.tg:5
 
     def forward(
         self, x: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # x: [batch, token, feature=d_in]
-        seq, (h_n, c_n) = self.seq_lstm(x)  # [batch, token, feature=hidden]
-        tags = self.tags_linear(seq)  # [batch, token, feature=n_tags]
+
+        # [batch, token, feature=hidden]
+        seq, (h_n, c_n) = self.seq(x)
+        # [batch, token, feature=n_tags]
+        tags = self.tags(seq)
         return tags, h_n, c_n

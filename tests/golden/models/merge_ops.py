@@ -11,19 +11,29 @@ class Merges(nn.Module):
 
     def __init__(self, d: int = 12) -> None:
         super().__init__()
-        self.a_linear = nn.Linear(d, d)  # merge_ops.tg:4
-        self.b_linear = nn.Linear(d, d)  # merge_ops.tg:5
+        self.a = nn.Linear(d, d)  # merge_ops.tg:4
+        self.b = nn.Linear(d, d)  # merge_ops.tg:5
         self.b_dropout = nn.Dropout(0.1)  # merge_ops.tg:5
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # x: [batch, token=5, feature=d]
-        a = torch.relu(self.a_linear(x))  # [batch, token=5, feature=d]
-        b = self.b_dropout(self.b_linear(x))  # [batch, token=5, feature=d]
-        c = x  # [batch, token=5, feature=d]
-        s = a + b + c  # [batch, token=5, feature=d]
-        m = a * b  # [batch, token=5, feature=d]
-        avg = torch.stack([a, b, m]).mean(dim=0)  # [batch, token=5, feature=d]
-        top = torch.maximum(s, avg)  # [batch, token=5, feature=d]
-        pooled = top.amax(dim=1)  # [batch, feature=d]
-        kept = top.mean(dim=-1, keepdim=True)  # [batch, token=5, feature=1]
+
+        # [batch, token=5, feature=d]
+        a = torch.relu(self.a(x))
+        # [batch, token=5, feature=d]
+        b = self.b_dropout(self.b(x))
+        # [batch, token=5, feature=d]
+        c = x
+        # [batch, token=5, feature=d]
+        s = a + b + c
+        # [batch, token=5, feature=d]
+        m = a * b
+        # [batch, token=5, feature=d]
+        avg = torch.stack([a, b, m]).mean(dim=0)
+        # [batch, token=5, feature=d]
+        top = torch.maximum(s, avg)
+        # [batch, feature=d]
+        pooled = top.amax(dim=1)
+        # [batch, token=5, feature=1]
+        kept = top.mean(dim=-1, keepdim=True)
         return pooled, kept

@@ -14,14 +14,18 @@ class MLP(nn.Module):
         self, d_in: int = 32, hidden: int = 64, n_classes: int = 5, p: float = 0.2
     ) -> None:
         super().__init__()
-        self.h_linear = nn.Linear(d_in, hidden)  # mlp.tg:4
+        self.h = nn.Linear(d_in, hidden)  # mlp.tg:4
         self.h_dropout = nn.Dropout(p)  # mlp.tg:4
-        self.h2_linear = nn.Linear(hidden, hidden)  # mlp.tg:5
-        self.logits_linear = nn.Linear(hidden, n_classes)  # mlp.tg:6
+        self.h2 = nn.Linear(hidden, hidden)  # mlp.tg:5
+        self.logits = nn.Linear(hidden, n_classes)  # mlp.tg:6
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=d_in]
-        h = self.h_dropout(torch.relu(self.h_linear(x)))  # [batch, feature=hidden]
-        h2 = F.gelu(self.h2_linear(h))  # [batch, feature=hidden]
-        logits = self.logits_linear(h2)  # [batch, feature=n_classes]
+
+        # [batch, feature=hidden]
+        h = self.h_dropout(torch.relu(self.h(x)))
+        # [batch, feature=hidden]
+        h2 = F.gelu(self.h2(h))
+        # [batch, feature=n_classes]
+        logits = self.logits(h2)
         return logits

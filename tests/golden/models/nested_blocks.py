@@ -14,7 +14,9 @@ class HRepeat(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]
-        y = torch.relu(self.h_linear(x))  # [batch, token=x_token, feature=width]
+
+        # [batch, token=x_token, feature=width]
+        y = torch.relu(self.h_linear(x))
         return y
 
 
@@ -23,14 +25,15 @@ class Ff(nn.Module):
 
     def __init__(self, x_feature: int, width: int, mult: int = 2) -> None:
         super().__init__()
-        self.y_linear = nn.Linear(x_feature, width * mult)  # nested_blocks.tg:3
-        self.y_linear_1 = nn.Linear(width * mult, width)  # nested_blocks.tg:3
+        self.y = nn.Sequential(
+            nn.Linear(x_feature, width * mult), nn.Linear(width * mult, width)
+        )  # nested_blocks.tg:3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]
-        y = self.y_linear_1(
-            F.gelu(self.y_linear(x))
-        )  # [batch, token=x_token, feature=width]
+
+        # [batch, token=x_token, feature=width]
+        y = self.y[1](F.gelu(self.y[0](x)))
         return y
 
 
@@ -42,13 +45,17 @@ class FfLayer(nn.Module):
         assert (
             x_feature == width
         ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width)"
-        self.h_layernorm = nn.LayerNorm(x_feature)  # nested_blocks.tg:7
-        self.h_ff = Ff(width=width, x_feature=x_feature)  # nested_blocks.tg:7
+        self.h = nn.Sequential(
+            nn.LayerNorm(x_feature), Ff(width=width, x_feature=x_feature)
+        )  # nested_blocks.tg:7
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]
-        h = self.h_ff(self.h_layernorm(x))  # [batch, token=x_token, feature=width]
-        y = x + h  # [batch, token=x_token, feature=x_feature]
+
+        # [batch, token=x_token, feature=width]
+        h = self.h(x)
+        # [batch, token=x_token, feature=x_feature]
+        y = x + h
         return y
 
 
@@ -64,7 +71,9 @@ class YRepeat(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]
-        y = self.y_ff_layer(x)  # [batch, token=x_token, feature=x_feature]
+
+        # [batch, token=x_token, feature=x_feature]
+        y = self.y_ff_layer(x)
         return y
 
 
@@ -75,33 +84,38 @@ class Tower(nn.Module):
         assert (
             x_feature == width
         ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width)"
-        self.y_repeat = nn.Sequential(
+        self.y = nn.Sequential(
             *[YRepeat(x_feature=x_feature, width=width) for _ in range(depth)]
         )  # nested_blocks.tg:12
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # x: [batch, token=x_token, feature=x_feature]
-        skip = x  # [batch, token=x_token, feature=x_feature]
-        y = self.y_repeat(x)  # [batch, token=x_token, feature=x_feature]
+
+        # [batch, token=x_token, feature=x_feature]
+        skip = x
+        # [batch, token=x_token, feature=x_feature]
+        y = self.y(x)
         return y, skip
 
 
 class Nested(nn.Module):
     def __init__(self, d_in: int = 8, width: int = 16) -> None:
         super().__init__()
-        self.h_repeat = nn.Sequential(
+        self.h = nn.Sequential(
             HRepeat(x_feature=d_in, width=width),
             HRepeat(x_feature=width, width=width),
             HRepeat(x_feature=width, width=width),
         )  # nested_blocks.tg:16
-        self.y_tower = Tower(width=width, x_feature=width)  # nested_blocks.tg:17
-        self.z_tower = Tower(
-            width=width, depth=1, x_feature=width
-        )  # nested_blocks.tg:18
+        self.y = Tower(width=width, x_feature=width)  # nested_blocks.tg:17
+        self.z = Tower(width=width, depth=1, x_feature=width)  # nested_blocks.tg:18
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # x: [batch, token=5, feature=d_in]
-        h = self.h_repeat(x)  # [batch, token=5, feature=width]
-        y, skip = self.y_tower(h)  # [batch, token=5, feature=width]
-        z, _ = self.z_tower(y)  # [batch, token=5, feature=width]
+
+        # [batch, token=5, feature=width]
+        h = self.h(x)
+        # [batch, token=5, feature=width]
+        y, skip = self.y(h)
+        # [batch, token=5, feature=width]
+        z, _ = self.z(y)
         return z, skip

@@ -11,12 +11,16 @@ class class_(nn.Module):
 
     def __init__(self, self_: int = 8, list_: int = 4) -> None:
         super().__init__()
-        self.nn_linear = nn.Linear(self_, list_)  # python_names.tg:4
-        self.lambda_linear = nn.Linear(list_, self_)  # python_names.tg:5
+        self.nn_ = nn.Linear(self_, list_)  # python_names.tg:4
+        self.lambda_ = nn.Linear(list_, self_)  # python_names.tg:5
 
     def forward(self, torch_: torch.Tensor) -> torch.Tensor:
         # torch_: [batch, feature=self]
-        nn_ = torch.relu(self.nn_linear(torch_))  # [batch, feature=list]
-        lambda_ = self.lambda_linear(nn_)  # [batch, feature=self]
-        None_ = lambda_ + torch_  # [batch, feature=self]
+
+        # [batch, feature=list]
+        nn_ = torch.relu(self.nn_(torch_))
+        # [batch, feature=self]
+        lambda_ = self.lambda_(nn_)
+        # [batch, feature=self]
+        None_ = lambda_ + torch_
         return None_

@@ -14,16 +14,18 @@ class Residual(nn.Module):
         assert (
             x_feature == width
         ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width)"
-        self.h_linear = nn.Linear(x_feature, width)  # repeat.tg:3
+        self.h = nn.Sequential(
+            nn.Linear(x_feature, width), nn.Linear(width, width)
+        )  # repeat.tg:3
         self.h_dropout = nn.Dropout(p)  # repeat.tg:3
-        self.h_linear_1 = nn.Linear(width, width)  # repeat.tg:3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        h = self.h_linear_1(
-            self.h_dropout(torch.relu(self.h_linear(x)))
-        )  # [batch, feature=width]
-        y = x + h  # [batch, feature=x_feature]
+
+        # [batch, feature=width]
+        h = self.h[1](self.h_dropout(torch.relu(self.h[0](x))))
+        # [batch, feature=x_feature]
+        y = x + h
         return y
 
 
@@ -38,7 +40,9 @@ class ARepeat(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        y = self.a_layernorm(self.a_residual(x))  # [batch, feature=x_feature]
+
+        # [batch, feature=x_feature]
+        y = self.a_layernorm(self.a_residual(x))
         return y
 
 
@@ -53,7 +57,9 @@ class BRepeat(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        y = self.b_layernorm(self.b_residual(x))  # [batch, feature=x_feature]
+
+        # [batch, feature=x_feature]
+        y = self.b_layernorm(self.b_residual(x))
         return y
 
 
@@ -61,17 +67,21 @@ class Deep(nn.Module):
     def __init__(self, d_in: int = 32, hidden: int = 128, depth: int = 3) -> None:
         super().__init__()
         assert depth >= 0, "repeat: the count (depth) must be at least 0"
-        self.h_linear = nn.Linear(d_in, hidden)  # repeat.tg:9
-        self.a_repeat = nn.Sequential(
+        self.h = nn.Linear(d_in, hidden)  # repeat.tg:9
+        self.a = nn.Sequential(
             *[ARepeat(x_feature=hidden, hidden=hidden) for _ in range(4)]
         )  # repeat.tg:10
-        self.b_repeat = nn.Sequential(
+        self.b = nn.Sequential(
             *[BRepeat(x_feature=hidden, hidden=hidden) for _ in range(depth)]
         )  # repeat.tg:11
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=d_in]
-        h = self.h_linear(x)  # [batch, feature=hidden]
-        a = self.a_repeat(h)  # [batch, feature=hidden]
-        b = self.b_repeat(a)  # [batch, feature=hidden]
+
+        # [batch, feature=hidden]
+        h = self.h(x)
+        # [batch, feature=hidden]
+        a = self.a(h)
+        # [batch, feature=hidden]
+        b = self.b(a)
         return b

@@ -13,7 +13,9 @@ class HRepeat(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        y = self.h_linear(x)  # [batch, feature=n]
+
+        # [batch, feature=n]
+        y = self.h_linear(x)
         return y
 
 
@@ -22,14 +24,17 @@ class A(nn.Module):
 
     def __init__(self, x_feature: int, n: int) -> None:
         super().__init__()
-        self.h_repeat = nn.Sequential(
+        self.h = nn.Sequential(
             HRepeat(x_feature=x_feature, n=n), HRepeat(x_feature=n, n=n)
         )  # repeat_same_names.tg:3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        h = self.h_repeat(x)  # [batch, feature=n]
-        y = torch.relu(h)  # [batch, feature=n]
+
+        # [batch, feature=n]
+        h = self.h(x)
+        # [batch, feature=n]
+        y = torch.relu(h)
         return y
 
 
@@ -40,31 +45,39 @@ class HRepeat_1(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        y = torch.relu(self.h_linear(x))  # [batch, feature=n]
+
+        # [batch, feature=n]
+        y = torch.relu(self.h_linear(x))
         return y
 
 
 class B(nn.Module):
     def __init__(self, x_feature: int, n: int) -> None:
         super().__init__()
-        self.h_repeat = nn.Sequential(
+        self.h = nn.Sequential(
             HRepeat_1(x_feature=x_feature, n=n), HRepeat_1(x_feature=n, n=n)
         )  # repeat_same_names.tg:7
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        h = self.h_repeat(x)  # [batch, feature=n]
-        y = torch.relu(h)  # [batch, feature=n]
+
+        # [batch, feature=n]
+        h = self.h(x)
+        # [batch, feature=n]
+        y = torch.relu(h)
         return y
 
 
 class M(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.p_a = A(n=4, x_feature=4)  # repeat_same_names.tg:12
-        self.p_b = B(n=4, x_feature=4)  # repeat_same_names.tg:12
+        self.p = nn.Sequential(
+            A(n=4, x_feature=4), B(n=4, x_feature=4)
+        )  # repeat_same_names.tg:12
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=4]
-        p = self.p_b(self.p_a(x))  # [batch, feature=4]
+
+        # [batch, feature=4]
+        p = self.p(x)
         return p

@@ -12,14 +12,20 @@ class ShapeOps(nn.Module):
 
     def __init__(self, d: int = 24) -> None:
         super().__init__()
-        self.a_layernorm = nn.LayerNorm(d)  # shape_ops.tg:4
-        self.s_linear = nn.Linear(d * 8, 16)  # shape_ops.tg:8
+        self.a = nn.LayerNorm(d)  # shape_ops.tg:4
+        self.s = nn.Linear(d * 8, 16)  # shape_ops.tg:8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=8, feature=d]
-        a = F.silu(self.a_layernorm(x))  # [batch, token=8, feature=d]
-        t = a.transpose(1, 2)  # [batch, feature=d, token=8]
-        p = t.permute(0, 2, 1)  # [batch, token=8, feature=d]
-        r = p.flatten(1).unflatten(1, (4, 2, -1)).flatten(1)  # [batch, feature=d * 8]
-        s = torch.softmax(torch.tanh(self.s_linear(r)), dim=-1)  # [batch, feature=16]
+
+        # [batch, token=8, feature=d]
+        a = F.silu(self.a(x))
+        # [batch, feature=d, token=8]
+        t = a.transpose(1, 2)
+        # [batch, token=8, feature=d]
+        p = t.permute(0, 2, 1)
+        # [batch, feature=d * 8]
+        r = p.flatten(1).unflatten(1, (4, 2, -1)).flatten(1)
+        # [batch, feature=16]
+        s = torch.softmax(torch.tanh(self.s(r)), dim=-1)
         return s

@@ -17,16 +17,16 @@ class ConvBlock(nn.Module):
 
     def __init__(self, x_channels: int, channels: int, kernel: int = 3) -> None:
         super().__init__()
-        self.y_conv2d = nn.Conv2d(
-            x_channels, channels, kernel, padding="same", bias=False
+        self.y = nn.Sequential(
+            nn.Conv2d(x_channels, channels, kernel, padding="same", bias=False),
+            nn.BatchNorm2d(channels),
         )  # vision.tg:12
-        self.y_batchnorm2d = nn.BatchNorm2d(channels)  # vision.tg:12
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, channels=x_channels, height=x_height, width=x_width]
-        y = torch.relu(
-            self.y_batchnorm2d(self.y_conv2d(x))
-        )  # [batch, channels=channels, height=x_height, width=x_width]
+
+        # [batch, channels=channels, height=x_height, width=x_width]
+        y = torch.relu(self.y(x))
         return y
 
 
@@ -44,54 +44,48 @@ class ResnetBlock(nn.Module):
         assert (
             x_channels == channels
         ), "add: dimension `channels` of `x` (x_channels) must equal that of `h2` (channels)"
-        self.h_conv2d = nn.Conv2d(
-            x_channels, channels, 3, padding=1, bias=False
+        self.h = nn.Sequential(
+            nn.Conv2d(x_channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
         )  # vision.tg:23
-        self.h_batchnorm2d = nn.BatchNorm2d(channels)  # vision.tg:23
-        self.h2_conv2d = nn.Conv2d(
-            channels, channels, 3, padding=1, bias=False
+        self.h2 = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
         )  # vision.tg:24
-        self.h2_batchnorm2d = nn.BatchNorm2d(channels)  # vision.tg:24
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, channels=x_channels, height=x_height, width=x_width]
-        h = torch.relu(
-            self.h_batchnorm2d(self.h_conv2d(x))
-        )  # [batch, channels=channels, height=x_height, width=x_width]
-        h2 = self.h2_batchnorm2d(
-            self.h2_conv2d(h)
-        )  # [batch, channels=channels, height=x_height, width=x_width]
-        y = torch.relu(
-            x + h2
-        )  # [batch, channels=x_channels, height=x_height, width=x_width]
+
+        # [batch, channels=channels, height=x_height, width=x_width]
+        h = torch.relu(self.h(x))
+        # [batch, channels=channels, height=x_height, width=x_width]
+        h2 = self.h2(h)
+        # [batch, channels=x_channels, height=x_height, width=x_width]
+        y = torch.relu(x + h2)
         return y
 
 
 class Preconfigured(nn.Module):
     def __init__(self, channels: int = 16, n_classes: int = 10) -> None:
         super().__init__()
-        self.h_conv_block = ConvBlock(
-            channels=channels, kernel=3, x_channels=1
-        )  # std_conv_mlp.tg:6
-        self.h_resnet_block = ResnetBlock(
-            channels=channels, x_channels=channels
+        self.h = nn.Sequential(
+            ConvBlock(channels=channels, kernel=3, x_channels=1),
+            ResnetBlock(channels=channels, x_channels=channels),
         )  # std_conv_mlp.tg:6
         self.h_maxpool2d = nn.MaxPool2d(2)  # std_conv_mlp.tg:6
         self.pooled_adaptive_avgpool2d = nn.AdaptiveAvgPool2d(1)  # std_conv_mlp.tg:7
-        self.logits_mlp = nn.Sequential(
-            nn.Linear(channels, 64), nn.ReLU(), nn.Dropout(0.1)
+        self.logits = nn.Sequential(
+            nn.Sequential(nn.Linear(channels, 64), nn.ReLU(), nn.Dropout(0.1)),
+            nn.Linear(64, n_classes),
         )  # std_conv_mlp.tg:8
-        self.logits_linear = nn.Linear(64, n_classes)  # std_conv_mlp.tg:8
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         # img: [batch, channels=1, height=28, width=28]
-        h = self.h_maxpool2d(
-            self.h_resnet_block(self.h_conv_block(img))
-        )  # [batch, channels=channels, height=14, width=14]
-        pooled = self.pooled_adaptive_avgpool2d(h).flatten(
-            1
-        )  # [batch, feature=channels]
-        logits = self.logits_linear(
-            self.logits_mlp(pooled)
-        )  # [batch, feature=n_classes]
+
+        # [batch, channels=channels, height=14, width=14]
+        h = self.h_maxpool2d(self.h(img))
+        # [batch, feature=channels]
+        pooled = self.pooled_adaptive_avgpool2d(h).flatten(1)
+        # [batch, feature=n_classes]
+        logits = self.logits(pooled)
         return logits

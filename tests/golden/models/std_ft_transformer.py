@@ -27,16 +27,16 @@ class FeatureTokenizer(nn.Module):
         assert (
             features * d_model % features == 0
         ), "conv1d: `groups` (features) must divide `out_channels` (features * d_model)"
-        self.y_conv1d = nn.Conv1d(
+        self.y = nn.Conv1d(
             features, features * d_model, 1, groups=features
         )  # tabular.tg:47
         self.y_reshape = nn.Unflatten(1, (features, d_model))  # tabular.tg:47
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        y = self.y_reshape(
-            self.y_conv1d(x.unflatten(1, (-1, 1))).flatten(1)
-        )  # [batch, features, d_model]
+
+        # [batch, features, d_model]
+        y = self.y_reshape(self.y(x.unflatten(1, (-1, 1))).flatten(1))
         return y
 
 
@@ -72,28 +72,35 @@ class FtTransformerLayer(nn.Module):
         assert (
             x_dim2 == d_model
         ), "add: dimension 2 of `h` (x_dim2) must equal that of `f` (d_model)"
-        self.n_layernorm = nn.LayerNorm(x_dim2)  # tabular.tg:64
-        self.a_attention = nn.MultiheadAttention(
+        self.n = nn.LayerNorm(x_dim2)  # tabular.tg:64
+        self.a = nn.MultiheadAttention(
             x_dim2, heads, dropout=attention_dropout, batch_first=True
         )  # tabular.tg:65
         self.h_dropout = nn.Dropout(residual_dropout)  # tabular.tg:66
-        self.u_layernorm = nn.LayerNorm(x_dim2)  # tabular.tg:67
-        self.u_linear = nn.Linear(x_dim2, 2 * ff)  # tabular.tg:67
+        self.u = nn.Sequential(
+            nn.LayerNorm(x_dim2), nn.Linear(x_dim2, 2 * ff)
+        )  # tabular.tg:67
         self.f_dropout = nn.Dropout(ffn_dropout)  # tabular.tg:68
-        self.f_linear = nn.Linear(ff, d_model)  # tabular.tg:68
+        self.f = nn.Linear(ff, d_model)  # tabular.tg:68
         self.f_dropout_1 = nn.Dropout(residual_dropout)  # tabular.tg:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, x_dim1, x_dim2]
-        n = self.n_layernorm(x)  # [batch, x_dim1, x_dim2]
-        a, _ = self.a_attention(n, n, n)  # [batch, x_dim1, x_dim2]
-        h = x + self.h_dropout(a)  # [batch, x_dim1, x_dim2]
-        u, v = torch.chunk(
-            self.u_linear(self.u_layernorm(h)), 2, dim=-1
-        )  # [batch, x_dim1, ff]
-        f = self.f_linear(self.f_dropout(u * torch.relu(v)))  # [batch, x_dim1, d_model]
-        f = self.f_dropout_1(f)  # [batch, x_dim1, d_model]
-        y = h + f  # [batch, x_dim1, x_dim2]
+
+        # [batch, x_dim1, x_dim2]
+        n = self.n(x)
+        # [batch, x_dim1, x_dim2]
+        a, _ = self.a(n, n, n)
+        # [batch, x_dim1, x_dim2]
+        h = x + self.h_dropout(a)
+        # [batch, x_dim1, ff]
+        u, v = torch.chunk(self.u(h), 2, dim=-1)
+        # [batch, x_dim1, d_model]
+        f = self.f(self.f_dropout(u * torch.relu(v)))
+        # [batch, x_dim1, d_model]
+        f = self.f_dropout_1(f)
+        # [batch, x_dim1, x_dim2]
+        y = h + f
         return y
 
 
@@ -127,7 +134,9 @@ class FtLayersRepeat(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, x_dim1, x_dim2]
-        y = self.ft_layers_ft_transformer_layer(x)  # [batch, x_dim1, x_dim2]
+
+        # [batch, x_dim1, x_dim2]
+        y = self.ft_layers_ft_transformer_layer(x)
         return y
 
 
@@ -179,10 +188,10 @@ class FtTransformer(nn.Module):
         assert (
             d_model % heads == 0
         ), "attention: the query width `embed` (d_model = 32) must be divisible by `num_heads` (heads = 4)"
-        self.t_feature_tokenizer = FeatureTokenizer(
+        self.t = FeatureTokenizer(
             features=features, d_model=d_model, x_feature=x_feature
         )  # tabular.tg:92
-        self.ft_layers_repeat = nn.Sequential(
+        self.ft_layers = nn.Sequential(
             *[
                 FtLayersRepeat(
                     x_dim2=d_model,
@@ -196,16 +205,19 @@ class FtTransformer(nn.Module):
                 for _ in range(layers)
             ]
         )  # tabular.tg:93
-        self.y_layernorm = nn.LayerNorm(d_model)  # tabular.tg:94
-        self.y_linear = nn.Linear(d_model, d_out)  # tabular.tg:94
+        self.y = nn.Sequential(
+            nn.LayerNorm(d_model), nn.Linear(d_model, d_out)
+        )  # tabular.tg:94
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        t = self.t_feature_tokenizer(x)  # [batch, features, d_model]
-        ft_layers = self.ft_layers_repeat(t)  # [batch, features, d_model]
-        y = self.y_linear(
-            torch.relu(self.y_layernorm(ft_layers.mean(dim=1)))
-        )  # [batch, d_out]
+
+        # [batch, features, d_model]
+        t = self.t(x)
+        # [batch, features, d_model]
+        ft_layers = self.ft_layers(t)
+        # [batch, d_out]
+        y = self.y[1](torch.relu(self.y[0](ft_layers.mean(dim=1))))
         return y
 
 
@@ -233,19 +245,23 @@ class TabularResnetBlock(nn.Module):
         assert (
             x_feature == d_main
         ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (d_main)"
-        self.h_batchnorm1d = nn.BatchNorm1d(x_feature)  # tabular.tg:15
-        self.h_linear = nn.Linear(x_feature, hidden)  # tabular.tg:15
+        self.h = nn.Sequential(
+            nn.BatchNorm1d(x_feature),
+            nn.Linear(x_feature, hidden),
+            nn.Linear(hidden, d_main),
+        )  # tabular.tg:15
         self.h_dropout = nn.Dropout(dropout_first)  # tabular.tg:15
-        self.h_linear_1 = nn.Linear(hidden, d_main)  # tabular.tg:15
         self.h_dropout_1 = nn.Dropout(dropout_second)  # tabular.tg:15
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        h = self.h_dropout(
-            torch.relu(self.h_linear(self.h_batchnorm1d(x)))
-        )  # [batch, feature=hidden]
-        h = self.h_dropout_1(self.h_linear_1(h))  # [batch, feature=d_main]
-        y = x + h  # [batch, feature=x_feature]
+
+        # [batch, feature=hidden]
+        h = self.h_dropout(torch.relu(self.h[1](self.h[0](x))))
+        # [batch, feature=d_main]
+        h = self.h_dropout_1(self.h[2](h))
+        # [batch, feature=x_feature]
+        y = x + h
         return y
 
 
@@ -272,7 +288,9 @@ class ResnetBlocksRepeat(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        y = self.resnet_blocks_tabular_resnet_block(x)  # [batch, feature=x_feature]
+
+        # [batch, feature=x_feature]
+        y = self.resnet_blocks_tabular_resnet_block(x)
         return y
 
 
@@ -303,8 +321,8 @@ class TabularResnet(nn.Module):
     ) -> None:
         super().__init__()
         assert blocks >= 0, "repeat: the count (blocks) must be at least 0"
-        self.h_linear = nn.Linear(x_feature, d_main)  # tabular.tg:33
-        self.resnet_blocks_repeat = nn.Sequential(
+        self.h = nn.Linear(x_feature, d_main)  # tabular.tg:33
+        self.resnet_blocks = nn.Sequential(
             *[
                 ResnetBlocksRepeat(
                     x_feature=d_main,
@@ -316,16 +334,19 @@ class TabularResnet(nn.Module):
                 for _ in range(blocks)
             ]
         )  # tabular.tg:34
-        self.y_batchnorm1d = nn.BatchNorm1d(d_main)  # tabular.tg:35
-        self.y_linear = nn.Linear(d_main, d_out)  # tabular.tg:35
+        self.y = nn.Sequential(
+            nn.BatchNorm1d(d_main), nn.Linear(d_main, d_out)
+        )  # tabular.tg:35
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
-        h = self.h_linear(x)  # [batch, feature=d_main]
-        resnet_blocks = self.resnet_blocks_repeat(h)  # [batch, feature=d_main]
-        y = self.y_linear(
-            torch.relu(self.y_batchnorm1d(resnet_blocks))
-        )  # [batch, feature=d_out]
+
+        # [batch, feature=d_main]
+        h = self.h(x)
+        # [batch, feature=d_main]
+        resnet_blocks = self.resnet_blocks(h)
+        # [batch, feature=d_out]
+        y = self.y[1](torch.relu(self.y[0](resnet_blocks)))
         return y
 
 
@@ -338,7 +359,7 @@ class Tabular(nn.Module):
         assert (
             n_features * 32 % n_features == 0
         ), "conv1d: `groups` (n_features) must divide `out_channels` (n_features * 32)"
-        self.ft_ft_transformer = FtTransformer(
+        self.ft = FtTransformer(
             features=n_features,
             d_out=n_classes,
             d_model=32,
@@ -347,12 +368,15 @@ class Tabular(nn.Module):
             layers=2,
             x_feature=n_features,
         )  # std_ft_transformer.tg:6
-        self.resnet_tabular_resnet = TabularResnet(
+        self.resnet = TabularResnet(
             d_out=n_classes, d_main=32, hidden=64, x_feature=n_features
         )  # std_ft_transformer.tg:7
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # x: [batch, feature=n_features]
-        ft = self.ft_ft_transformer(x)  # [batch, n_classes]
-        resnet = self.resnet_tabular_resnet(x)  # [batch, feature=n_classes]
+
+        # [batch, n_classes]
+        ft = self.ft(x)
+        # [batch, feature=n_classes]
+        resnet = self.resnet(x)
         return ft, resnet

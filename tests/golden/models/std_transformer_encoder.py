@@ -11,8 +11,9 @@ class TransformerEncoderLayer(nn.Module):
     defaults (norm_first=False, activation relu, batch_first=True): self-attention with `heads`
     heads >> dropout(p), added to the input, layernorm; then linear(ff) >> relu >> dropout(p) >>
     linear(d_model) >> dropout(p), added, layernorm. The input's last dimension must be
-    `d_model`, divisible by `heads`. Same computation and weight shapes as the torch layer, so
-    its weights load from one's state dict under a renaming of the keys.
+    `d_model`, divisible by `heads`. Same computation, weight shapes and weight names as the torch
+    layer (self_attn, linear1, linear2, norm1; its norm2 is `y`), so its weights load from one's
+    state dict under one renaming (norm2 -> y).
 
     Parameters:
       d_model: width of the tokens: the input's last dimension.
@@ -30,29 +31,31 @@ class TransformerEncoderLayer(nn.Module):
         ), "attention: the query width `feature` (x_feature = 64) must be divisible by `num_heads` (heads = 4)"
         assert (
             x_feature == d_model
-        ), "add: dimension `feature` of `h` (x_feature) must equal that of `f` (d_model)"
-        self.a_attention = nn.MultiheadAttention(
+        ), "add: dimension `feature` of `norm1` (x_feature) must equal that of `linear2` (d_model)"
+        self.self_attn = nn.MultiheadAttention(
             x_feature, heads, dropout=p, batch_first=True
-        )  # transformer.tg:16
-        self.h_dropout = nn.Dropout(p)  # transformer.tg:17
-        self.h_layernorm = nn.LayerNorm(x_feature)  # transformer.tg:17
-        self.f_linear = nn.Linear(x_feature, ff)  # transformer.tg:18
-        self.f_dropout = nn.Dropout(p)  # transformer.tg:18
-        self.f_linear_1 = nn.Linear(ff, d_model)  # transformer.tg:18
-        self.f_dropout_1 = nn.Dropout(p)  # transformer.tg:18
-        self.y_layernorm = nn.LayerNorm(x_feature)  # transformer.tg:19
+        )  # transformer.tg:17
+        self.norm1_dropout = nn.Dropout(p)  # transformer.tg:18
+        self.norm1 = nn.LayerNorm(x_feature)  # transformer.tg:18
+        self.linear1 = nn.Linear(x_feature, ff)  # transformer.tg:19
+        self.linear1_dropout = nn.Dropout(p)  # transformer.tg:19
+        self.linear2 = nn.Linear(ff, d_model)  # transformer.tg:20
+        self.linear2_dropout = nn.Dropout(p)  # transformer.tg:20
+        self.y = nn.LayerNorm(x_feature)  # transformer.tg:21
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]
-        a, _ = self.a_attention(x, x, x)  # [batch, token=x_token, feature=x_feature]
-        h = self.h_layernorm(
-            x + self.h_dropout(a)
-        )  # [batch, token=x_token, feature=x_feature]
-        f = self.f_linear_1(
-            self.f_dropout(torch.relu(self.f_linear(h)))
-        )  # [batch, token=x_token, feature=d_model]
-        f = self.f_dropout_1(f)  # [batch, token=x_token, feature=d_model]
-        y = self.y_layernorm(h + f)  # [batch, token=x_token, feature=x_feature]
+
+        # [batch, token=x_token, feature=x_feature]
+        self_attn, _ = self.self_attn(x, x, x)
+        # [batch, token=x_token, feature=x_feature]
+        norm1 = self.norm1(x + self.norm1_dropout(self_attn))
+        # [batch, token=x_token, feature=ff]
+        linear1 = self.linear1_dropout(torch.relu(self.linear1(norm1)))
+        # [batch, token=x_token, feature=d_model]
+        linear2 = self.linear2_dropout(self.linear2(linear1))
+        # [batch, token=x_token, feature=x_feature]
+        y = self.y(norm1 + linear2)
         return y
 
 
@@ -66,16 +69,16 @@ class EncodedRepeat(nn.Module):
         ), "attention: the query width `feature` (x_feature = 64) must be divisible by `num_heads` (heads = 4)"
         assert (
             x_feature == d_model
-        ), "add: dimension `feature` of `h` (x_feature) must equal that of `f` (d_model)"
+        ), "add: dimension `feature` of `norm1` (x_feature) must equal that of `linear2` (d_model)"
         self.encoded_transformer_encoder_layer = TransformerEncoderLayer(
             d_model=d_model, heads=heads, ff=ff, p=p, x_feature=x_feature
-        )  # transformer.tg:32
+        )  # transformer.tg:34
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]
-        y = self.encoded_transformer_encoder_layer(
-            x
-        )  # [batch, token=x_token, feature=x_feature]
+
+        # [batch, token=x_token, feature=x_feature]
+        y = self.encoded_transformer_encoder_layer(x)
         return y
 
 
@@ -106,19 +109,21 @@ class TransformerEncoder(nn.Module):
         ), "attention: the query width `feature` (x_feature = 64) must be divisible by `num_heads` (heads = 4)"
         assert (
             x_feature == d_model
-        ), "add: dimension `feature` of `h` (x_feature) must equal that of `f` (d_model)"
-        self.encoded_repeat = nn.Sequential(
+        ), "add: dimension `feature` of `norm1` (x_feature) must equal that of `linear2` (d_model)"
+        self.encoded = nn.Sequential(
             *[
                 EncodedRepeat(
                     x_feature=x_feature, d_model=d_model, heads=heads, ff=ff, p=p
                 )
                 for _ in range(layers)
             ]
-        )  # transformer.tg:32
+        )  # transformer.tg:34
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]
-        encoded = self.encoded_repeat(x)  # [batch, token=x_token, feature=x_feature]
+
+        # [batch, token=x_token, feature=x_feature]
+        encoded = self.encoded(x)
         return encoded
 
 
@@ -136,16 +141,18 @@ class SequenceClassifier(nn.Module):
         assert (
             d_model % heads == 0
         ), "attention: the query width `feature` (d_model = 64) must be divisible by `num_heads` (heads = 4)"
-        self.h_transformer_encoder = TransformerEncoder(
+        self.h = TransformerEncoder(
             d_model=d_model, heads=heads, ff=ff, layers=layers, x_feature=d_model
         )  # std_transformer_encoder.tg:6
-        self.logits_linear = nn.Linear(
-            d_model, n_classes
-        )  # std_transformer_encoder.tg:8
+        self.logits = nn.Linear(d_model, n_classes)  # std_transformer_encoder.tg:8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=16, feature=d_model]
-        h = self.h_transformer_encoder(x)  # [batch, token=16, feature=d_model]
-        pooled = h.mean(dim=1)  # [batch, feature=d_model]
-        logits = self.logits_linear(pooled)  # [batch, feature=n_classes]
+
+        # [batch, token=16, feature=d_model]
+        h = self.h(x)
+        # [batch, feature=d_model]
+        pooled = h.mean(dim=1)
+        # [batch, feature=n_classes]
+        logits = self.logits(pooled)
         return logits

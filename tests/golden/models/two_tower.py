@@ -13,15 +13,20 @@ class TwoTower(nn.Module):
         self, d_in: int = 784, hidden: int = 128, n_classes: int = 10, p: float = 0.1
     ) -> None:
         super().__init__()
-        self.a_linear = nn.Linear(d_in, hidden)  # two_tower.tg:4
+        self.a = nn.Linear(d_in, hidden)  # two_tower.tg:4
         self.a_dropout = nn.Dropout(p)  # two_tower.tg:4
-        self.b_linear = nn.Linear(d_in, hidden)  # two_tower.tg:5
-        self.logits_linear = nn.Linear(hidden, n_classes)  # two_tower.tg:7
+        self.b = nn.Linear(d_in, hidden)  # two_tower.tg:5
+        self.logits = nn.Linear(hidden, n_classes)  # two_tower.tg:7
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=d_in]
-        a = self.a_dropout(torch.relu(self.a_linear(x)))  # [batch, feature=hidden]
-        b = self.b_linear(x)  # [batch, feature=hidden]
-        h = a + b  # [batch, feature=hidden]
-        logits = self.logits_linear(h)  # [batch, feature=n_classes]
+
+        # [batch, feature=hidden]
+        a = self.a_dropout(torch.relu(self.a(x)))
+        # [batch, feature=hidden]
+        b = self.b(x)
+        # [batch, feature=hidden]
+        h = a + b
+        # [batch, feature=n_classes]
+        logits = self.logits(h)
         return logits
