@@ -172,6 +172,8 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
     whole = {base for base, members in sequences.items()
              if _called_whole(graph, names, members, lambda i, m: emission(i, graph.nodes[i], ["x"], m)[0])}
     sequential_line: dict[str, int] = {}  # nn.Sequential attribute -> its line in init_lines
+    layer_attrs = _layer_attrs(graph, names)  # `layer NAME` -> its attribute
+    built: set[str] = set()  # attributes constructed so far (a layer's second use shares the first's)
     for index, node in enumerate(graph.nodes):
         in_exprs = [pending.pop(v) if v in pending else local(v) for v in node.inputs]
         out_types = [shapes.types[v] for v in node.outputs]
@@ -183,7 +185,10 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
                                  f"{'has' if em.module is not None else 'has no'} submodule, but its "
                                  "`owns_module` says otherwise")
         base = attr.split(".")[0] if attr is not None and "." in attr else None
-        if em.module is not None:
+        if em.module is not None and attr in built:
+            pass  # a layer applied again: the same submodule, its weights shared
+        elif em.module is not None:
+            built.add(attr)
             if base is None:
                 view.init_lines.append(f"self.{attr} = {em.module}  # {_where(node.span)}")
             elif base not in sequential_line:
@@ -193,6 +198,9 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
                 line = view.init_lines[sequential_line[base]]
                 head, where = line.rsplit("  # ", 1)
                 view.init_lines[sequential_line[base]] = f"{head}, {em.module}  # {where}"
+            tie = node.arg("tie")
+            if tie is not None:
+                view.init_lines.append(f"{m}.weight = {attr_expr(layer_attrs[tie.id])}.weight  # tied to `{tie.id}`")
             if node.frozen:
                 # no gradients, and eval mode for good (batch-norm statistics stay fixed): see train()
                 view.init_lines.append(f"{m}.requires_grad_(False)  # frozen")
@@ -258,6 +266,16 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
         view.forward_lines.append("return " + ", ".join(outs))
         view.returns = "tuple[" + ", ".join("torch.Tensor" for _ in outs) + "]"
     return view
+
+
+def _layer_attrs(graph: ir.Graph, names: GraphNames) -> dict[str, str]:
+    """Each `layer NAME` applied in the graph -> the attribute of its submodule."""
+    out: dict[str, str] = {}
+    for index, node in enumerate(graph.nodes):
+        layer = node.arg(ir.LAYER_ARG)
+        if layer is not None and index in names.attrs:
+            out.setdefault(layer.id, names.attrs[index])
+    return out
 
 
 def _sequences(graph: ir.Graph, names: GraphNames) -> dict[str, list[int]]:

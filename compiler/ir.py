@@ -18,6 +18,11 @@ def display_name(value: str) -> str:
     return value.split(".")[0] if "." in value else value
 
 
+# The key of a node's args that names the `layer` it applies (`@` is no tg identifier, so it never
+# meets a hyper-parameter's name): every node that applies one layer shares its submodule.
+LAYER_ARG = "@layer"
+
+
 @dataclass(frozen=True, slots=True)
 class ParamDef:
     span: Span

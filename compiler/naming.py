@@ -160,7 +160,14 @@ def _submodule_attrs(shapes: GraphShapes) -> dict[int, str]:
             groups.setdefault((node.statement, node.target), []).append(index)
     attrs = Namespace(RESERVED | MODULE_ATTRS)
     out: dict[int, str] = {}
+    layers: dict[str, str] = {}  # `layer NAME` -> its attribute: every use shares it
     for index, node in owning:
+        layer = node.arg(ir.LAYER_ARG)
+        if layer is not None:
+            if layer.id not in layers:
+                layers[layer.id] = attrs.fresh(layer.id)
+            out[index] = layers[layer.id]
+            continue
         group = groups.get((node.statement, node.target)) if node.label == node.target and _has_weights(node) \
             else None
         if group is None:

@@ -204,6 +204,7 @@ class _Scope:
 
 def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict[int, dict] | None) -> None:
     """Propagate types through `graph`'s nodes; `types` holds its inputs' types on entry."""
+    layers: dict[str, tuple[list[TType], ir.Node, Any]] = {}  # `layer NAME` -> its first use
     for index, node in enumerate(graph.nodes):
         if any(v not in types for v in node.inputs):
             continue  # an earlier error already explains this
@@ -221,6 +222,7 @@ def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict
                 outs, args = _apply(node, in_types, scope)
             for t in outs:
                 _check_size(t, node)
+            _check_layer(scope, node, in_types, args, layers)
         except _Reported:
             continue
         except ShapeError as exc:
@@ -236,6 +238,49 @@ def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict
             args_out[index] = args
         for value, t in zip(node.outputs, outs):
             types[value] = t
+
+
+def _check_layer(scope: _Scope, node: ir.Node, in_types: list[TType], args: dict[str, Any],
+                 layers: dict[str, tuple[list[TType], ir.Node, Any]]) -> None:
+    """A `layer` has one input signature, fixed by its first use (LANGUAGE.md 13.1); `tie=NAME`
+    needs the tying op's weight shape to equal NAME's, checked at the `tie=` argument."""
+    layer = node.arg(ir.LAYER_ARG)
+    spec = lookup(node.op) if isinstance(node, ir.OpCall) else None
+    ctx = None
+    if spec is not None:
+        ctx = ShapeCtx(spec, node.span, [ir.display_name(v) for v in node.inputs], in_types, args,
+                       scope.diags, scope.asserts, scope.inferred, scope.requires)
+    if layer is not None:
+        first = layers.get(layer.id)
+        if first is None:
+            weight = spec.weight_shape(ctx) if spec is not None and spec.weight_shape is not None else None
+            layers[layer.id] = (in_types, node, weight)
+        elif [_shape_print(t) for t in first[0]] != [_shape_print(t) for t in in_types]:
+            shown = ", ".join(t.show() for t in in_types)
+            was = ", ".join(t.show() for t in first[0])
+            raise ShapeError("E050", f"layer `{layer.id}` is applied to {shown} here, but to {was} on line "
+                             f"{first[1].span.line}", "a layer has one input signature: its weights are "
+                             "shared by every use", node.span)
+    tie = node.arg("tie")
+    if tie is None or ctx is None:
+        return
+    target = layers.get(tie.id)
+    if target is None:
+        raise ShapeError("E050", f"`tie={tie.id}`: the layer `{tie.id}` must be applied before the op that "
+                         "ties to it", "apply the layer first; its weight is made where it is first used",
+                         tie.span)
+    if target[2] is None:
+        raise ShapeError("E050", f"`tie={tie.id}`: the layer `{tie.id}` has no weight that can be tied",
+                         "tie to a `linear` or an `embedding`", tie.span)
+    mine, theirs = spec.weight_shape(ctx), target[2]
+    if len(mine) != len(theirs) or any(a.value != b.value for a, b in zip(mine, theirs)):
+        show = lambda ws: "[" + ", ".join(s.render() for s in ws) + "]"  # noqa: E731
+        raise ShapeError("E050", f"`tie={tie.id}`: this `{node.op}`'s weight is {show(mine)}, but `{tie.id}`'s "
+                         f"is {show(theirs)}", "tied weights must have the same shape", tie.span)
+    for a, b in zip(mine, theirs):
+        if not tidy(a).same_expr(tidy(b)):
+            scope.asserts.append(Assertion(a.equals(b), f"`tie={tie.id}`: the weight size {a.render()} must "
+                                           f"equal {b.render()}"))
 
 
 def _check_size(t: TType, node: ir.Node) -> None:

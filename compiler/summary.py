@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from . import ir
 from .naming import GraphNames, Names, name_program
-from .ops.context import CostCtx, UnknownSize
+from .ops.context import CostCtx, ShapeCtx, UnknownSize
 from .ops.registry import lookup
 from .shapes import Checked, GraphShapes, instantiate, model_syms
 from .tensor_types import Sym
@@ -77,6 +77,7 @@ class _Totals:
     frozen: int | None = 0
     macs: int | None = 0  # known MACs (the sum of every known row)
     unknown: set[str] = field(default_factory=set)
+    shared: set[str] = field(default_factory=set)  # modules of `layer`s counted already
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,15 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
             ctx = CostCtx(spec, node.span, in_types, out_types, args)
             row.params = _cost(spec.params_count, ctx, row, problems if spec.has_weights else None, spec.name)
             row.macs = _cost(spec.macs, ctx, row, None, spec.name)
+            if node.arg(ir.LAYER_ARG) is not None and module is not None:
+                if module in totals.shared:  # a layer applied again: its weights are counted once
+                    row.params, row.op = 0, f"{row.op} (shared)"
+                totals.shared.add(module)
+            if node.arg("tie") is not None and row.params is not None and spec.weight_shape is not None:
+                tied = 1  # the tied weight is the layer's, counted there
+                for size in spec.weight_shape(ShapeCtx(spec, node.span, [ir.display_name(v) for v in node.inputs], in_types, args)):
+                    tied *= int(size.value)
+                row.params, row.op = row.params - tied, f"{row.op} (tied)"
             if row.params is not None:
                 totals.params = _add(totals.params, row.params)
                 if is_frozen:

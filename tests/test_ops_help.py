@@ -86,7 +86,7 @@ def test_op_help_page(name):
 def test_linear_help_page_in_full(capsys):
     assert main(["ops", "linear"]) == EXIT_OK
     page = capsys.readouterr().out
-    assert page.startswith("linear(x, out_features=none, bias=true) -> out\n")
+    assert page.startswith("linear(x, out_features=none, bias=true, tie=none) -> out\n")
     assert "  [*, in] -> [*, out_features]" in page
     assert "  out_features: int = none\n" in page and "aliases: out, size" in page
     assert "depends: None (left out) keeps the input's width" in page

@@ -44,6 +44,8 @@ FORWARD_ARGS = {"attention": {"average_attn_weights"}}
 
 # Hyper-parameters with no torch counterpart at all (tg-only), with the reason.
 TG_ONLY_PARAMS = {
+    ("linear", "tie"): "weight tying (LANGUAGE.md 13): the emitted __init__ assigns the tied layer's weight",
+    ("embedding", "tie"): "weight tying (LANGUAGE.md 13): the emitted __init__ assigns the tied layer's weight",
     ("attention", "causal"): "builds the causal attn_mask in emitted code; torch's is_causal is only a hint",
     ("layernorm", "start_dim"): "picks the trailing dimensions whose sizes are torch's normalized_shape",
     ("rmsnorm", "start_dim"): "picks the trailing dimensions whose sizes are torch's normalized_shape",

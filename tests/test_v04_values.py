@@ -117,7 +117,7 @@ def test_broadcast_mismatch_names_both_dimensions(left, right, message):
 def test_a_size_that_is_one_only_for_these_values_does_not_broadcast():
     errors = _errors("model M(k: int = 1) {\n    input a: [batch, token=4]\n    input b: [batch, token=k]\n"
                      "    y = a + b\n}\n")
-    assert [c for c, _ in errors] == ["E050"]
+    assert [c for c, _ in errors] == ["E056"]
 
 
 @pytest.mark.parametrize("decl, expr, dtype", [
@@ -212,3 +212,64 @@ def test_a_slice_bound_beyond_the_size_is_refused_by_the_module():
 def test_index_errors(expr, code, message):
     errors = _errors(f"model M {{\n    input x: [batch, token=4, feature=8]\n    y = {expr}\n}}\n")
     assert errors and errors[0][0] == code and message in errors[0][1], errors
+
+
+# ------------------------------------------------------------------------------ layers and tying
+
+GPT = """
+block decoder_layer(d: int, heads: int) (x) -> y {
+    n = x >> layernorm
+    a, _ = attention(n, n, n, heads=heads, causal=true)
+    h = x + a
+    y = h + (h >> layernorm >> linear(4 * d) >> gelu >> linear(d))
+}
+model GPT(vocab: int = 50, block_size: int = 16, d: int = 32, heads: int = 4, layers: int = 2) {
+    input idx: long[batch, token]
+    layer wte = embedding(vocab, d)
+    pos = arange(idx, dim=token)
+    e = (idx >> wte) + (pos >> embedding(block_size, d))
+    h = e >> repeat(layers) { decoder_layer(d, heads) } >> layernorm
+    logits = h >> linear(vocab, bias=false, tie=wte)
+}
+"""
+
+
+def test_the_language_md_decoder_ties_its_output_to_its_embedding():
+    module, source = _module(GPT)
+    assert "self.logits.weight = self.wte.weight" in source
+    assert module.logits.weight is module.wte.weight
+    idx = torch.randint(0, 50, (2, 7))
+    assert module(idx).shape == (2, 7, 50)
+    # one weight, counted once by torch and by `tgc summary`
+    from tgc.compiler.summary import summarize
+
+    checked = _check(GPT).checked
+    assert summarize(checked, checked.models[0]).total == sum(p.numel() for p in module.parameters())
+
+
+def test_a_layer_applied_twice_shares_its_weights():
+    text = ("model M {\n    input x: [batch, feature=8]\n    layer fc = linear(8)\n"
+            "    a = x >> fc >> relu >> fc\n    b = a >> fc\n    output a, b\n}\n")
+    module, source = _module(text)
+    assert source.count("nn.Linear(8, 8)") == 1
+    x = torch.randn(3, 8)
+    a, b = module(x)
+    torch.testing.assert_close(b, module.fc(a))
+    torch.testing.assert_close(a, module.fc(torch.relu(module.fc(x))))
+
+
+@pytest.mark.parametrize("body, code, message", [
+    ("    layer fc = linear(8)\n    a = x >> fc\n    b = x >> linear(4) >> fc\n    output a, b\n", "E050",
+     "layer `fc` is applied to [batch, feature=4] here, but to [batch, feature=8] on line 4"),
+    ("    layer e = embedding(10, 8)\n    y = x >> linear(11, tie=e)\n", "E050", "must be applied before"),
+    ("    y = x >> linear(11, tie=nothing)\n", "E010", "`tie` needs a layer"),
+])
+def test_layer_and_tie_errors(body, code, message):
+    errors = _errors("model M {\n    input x: [batch, feature=8]\n" + body + "}\n")
+    assert errors and errors[0][0] == code and message in errors[0][1], errors
+
+
+def test_a_tie_of_another_shape_is_reported_at_the_tie_argument():
+    text = GPT.replace("linear(vocab, bias=false, tie=wte)", "linear(vocab + 1, bias=false, tie=wte)")
+    (d,) = [d for d in _check(text).diagnostics if d.is_error]
+    assert d.code == "E050" and "[vocab + 1, d]" in d.message and d.span.column == text.splitlines()[-2].index("wte") + 1

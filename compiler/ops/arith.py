@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ..tensor_types import FLOAT_DTYPES, INT_DTYPES, Dim, Sym, TType
 from .context import ShapeCtx
+from .drawing import Case, Draw, Tensor, copies, float_input, strategies
 from .registry import Emission, HyperParam, OpSpec, register
 
 # ------------------------------------------------------------------------------ broadcasting
@@ -52,6 +53,13 @@ def broadcast_pair(ctx: ShapeCtx, a: TType, b: TType, na: str, nb: str) -> TType
         if _is_one(db):
             dims.append(da.renamed(name) if da.name != name else da)
             continue
+        for d, n in ((da, na), (db, nb)):
+            other = db if d is da else da
+            if d.size is not None and d.size.value == 1 and (other.size is None or other.size.value != 1):
+                ctx.error(f"dimension {index} of `{n}` is {d.size.render()} = 1 only for these parameter values, "
+                          f"and meets `{other.show()}`",
+                          "broadcasting needs the literal size 1 (a parameter that is 1 now may not be later)",
+                          code="E056")
         ctx.same_dim(da, db, index, na, nb)
         kept = da if da.size is not None or db.size is None else db
         dims.append(Dim(name, kept.size, kept.rt, da.batch or db.batch) if kept.name != name or
@@ -186,6 +194,29 @@ def _neg_emit(ctx) -> Emission:
                     else f"-({expr})")
 
 
+# ------------------------------------------------------------------------------ autotest
+
+
+def _arith_strategy(draw: Draw, spec) -> Case:
+    """Two operands that broadcast (some dimensions of the last the literal 1, keeping their
+    names), or one tensor and a number on either side; add and mul also take three tensors."""
+    st = strategies()
+    x = float_input(draw, "a")
+    if draw(st.booleans()):
+        args = {"scalar": draw(st.sampled_from([0.5, 2, -1.5, 3]))}
+        if draw(st.booleans()):
+            args["scalar_first"] = True
+        return Case([x], args)
+    n = 2 if spec.max_operands == 2 else draw(st.integers(2, 3))
+    inputs = copies(draw, x, n, n)
+    dims = list(inputs[-1].dims)
+    for k in range(1, len(dims)):
+        if draw(st.booleans()):
+            dims[k] = (dims[k][0], 1)  # a size-1 dimension of the same name broadcasts
+    inputs[-1] = Tensor(inputs[-1].name, dims)
+    return Case(inputs)
+
+
 # ------------------------------------------------------------------------------ the ops
 
 
@@ -223,6 +254,7 @@ for _op, (_doc, _example) in _DOCS.items():
             shape_doc="[*a] op [*b] -> broadcast([*a], [*b]) (aligned from the right; sizes equal or 1)",
             shape=_arith_shape,
             emit=_arith_emit,
+            autotest=_arith_strategy,
         )
     )
 

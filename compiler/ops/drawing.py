@@ -167,6 +167,8 @@ def generic_args(draw: Draw, spec, x: Tensor, args: dict[str, Any], skip=()) -> 
     for p in spec.params:
         if p.name in args or p.name in skip:
             continue
+        if p.type == "dimname" and not p.required:
+            continue  # a name (a new dimension's, a layer's to tie to): left to its default
         value = generic_value(draw, p, x)
         put(args, p.name, value if p.required else maybe(draw, value))
     return args

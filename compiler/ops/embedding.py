@@ -102,6 +102,8 @@ register(
                 doc="An id whose vector stays zero and gets no gradient.",
                 depends="must lie in [-num_embeddings, num_embeddings)",
             ),
+            HyperParam("tie", "dimname", default=None, keyword_only=True,
+                       doc="A `layer` whose weight this embedding uses; the weight shapes must be equal."),
         ),
         omitted={
             "max_norm": "renormalisation on lookup modifies the weight in place; not exposed",
@@ -120,5 +122,6 @@ register(
         emit=_emit,
         params_count=_params,
         autotest=_strategy,
+        weight_shape=lambda ctx: (ctx.int_arg("num_embeddings"), ctx.int_arg("embedding_dim")),
     )
 )

@@ -18,6 +18,17 @@ def _shape(ctx: ShapeCtx):
     return [x.replace_dim(-1, Dim(x.dims[-1].name, out))]
 
 
+def _weight_shape(ctx: ShapeCtx):
+    width = ctx.feature_width()
+    out = ctx.int_arg("out_features")
+    return (width if out is None else out, width)
+
+
+_TIE = HyperParam("tie", "dimname", default=None, keyword_only=True,
+                  doc="A `layer` whose weight this op uses (`self.lm_head.weight = self.wte.weight`); the "
+                  "weight shapes must be equal. The op keeps its own bias.")
+
+
 def _params(ctx) -> int:
     width, out = ctx.size(ctx.in_types[0]), ctx.size(ctx.out_types[0])
     return width * out + (out if ctx.value("bias") else 0)
@@ -59,6 +70,7 @@ register(
                 depends="None (left out) keeps the input's width: linear(x) on 16 features is Linear(16, 16)",
             ),
             HyperParam("bias", "bool", default=True, doc="Whether to learn an additive bias."),
+            _TIE,
         ),
         inferred=("in_features",),
         omitted={
@@ -72,5 +84,6 @@ register(
         emit=_emit,
         params_count=_params,
         macs=_macs,
+        weight_shape=_weight_shape,
     )
 )

@@ -46,6 +46,8 @@ class HyperParam:
     choices: tuple[Any, ...] | None = None
     # how this parameter's meaning depends on others, for `tgc ops NAME`
     depends: str | None = None
+    # given by name only (`tie=wte`): positional arguments never bind to it
+    keyword_only: bool = False
 
     def __post_init__(self) -> None:
         assert self.type in PARAM_TYPES, f"{self.name}: unknown parameter type {self.type!r}"
@@ -113,6 +115,9 @@ class OpSpec:
     # (an op with weights needs one) and the multiply-accumulates per sample (default 0)
     params_count: Callable[..., Any] | None = None
     macs: Callable[..., Any] | None = None
+    # the shape of the op's `weight` (a tuple of sizes), given the `ShapeCtx` of an application:
+    # what `tie=` compares (LANGUAGE.md 13.1); None for an op whose weight cannot be tied
+    weight_shape: Callable[..., Any] | None = None
     # autotest strategy `(draw, spec) -> drawing.Case` for the ops whose valid values depend on
     # each other or on the input; None: every hyper-parameter is drawn by its type
     autotest: Callable[..., Any] | None = None

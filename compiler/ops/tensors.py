@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..tensor_types import Dim, DimRef, NamedSize, Sym
 from .context import ShapeCtx
+from .drawing import Case, Draw, Name, dim_ref, float_input, strategies
 from .registry import Emission, HyperParam, OpSpec, register
 
 _INITS = ("zeros", "ones", "normal", "uniform")
@@ -89,6 +90,26 @@ def _arange_emit(ctx) -> Emission:
     return Emission(call=f"torch.arange({length}, device={ctx.exprs[0]}.device)")
 
 
+def _parameter_strategy(draw: Draw, spec) -> Case:
+    st = strategies()
+    sizes = draw(st.lists(st.integers(1, 4), min_size=1, max_size=3))
+    shape = [f"feature={s}" if k == len(sizes) - 1 and draw(st.booleans()) else s for k, s in enumerate(sizes)]
+    args: dict = {"shape": [Name(s) if isinstance(s, str) else s for s in shape]}
+    init = draw(st.sampled_from(["zeros", "ones", "normal", "uniform", None]))
+    if init is not None:
+        args["init"] = init
+    if init == "normal":
+        args["std"] = draw(st.sampled_from([0.1, 0.02, None]))
+        if args["std"] is None:
+            del args["std"]
+    return Case([], args, call=[])
+
+
+def _arange_strategy(draw: Draw, spec) -> Case:
+    x = float_input(draw, "x")
+    return Case([x], {"dim": dim_ref(draw, x, range(1, x.rank))})
+
+
 register(
     OpSpec(
         name="parameter",
@@ -107,6 +128,7 @@ register(
         shape=_parameter_shape,
         emit=_parameter_emit,
         params_count=_parameter_count,
+        autotest=_parameter_strategy,
     )
 )
 
@@ -120,5 +142,6 @@ register(
         shape_doc="[batch, ..., n, ...] -> long[n]",
         shape=_arange_shape,
         emit=_arange_emit,
+        autotest=_arange_strategy,
     )
 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..tensor_types import Dim, Sym, TType, tidy
 from .arith import broadcast_pair
 from .context import ShapeCtx
-from .drawing import Case, Draw, dim_ref, float_input, strategies
+from .drawing import Case, Draw, Name, Tensor, dim_ref, float_input, strategies
 from .registry import Emission, HyperParam, OpSpec, register
 
 
@@ -119,7 +119,7 @@ def _squeeze_shape(ctx: ShapeCtx):
     if size is None or not size.is_const or size.value != 1:
         ctx.error(f"dimension {x.dims[k].show()} of `{ctx.input_names[0]}` {x.show()} must have the literal size "
                   "1 to be squeezed", "only a dimension of size 1 (for every parameter value) can be removed",
-                  code="E050")
+                  code="E056")
     dims = list(x.dims)
     del dims[k]
     return [x.with_dims(dims)]
@@ -208,7 +208,19 @@ def _slice_strategy(draw: Draw, spec) -> Case:
 def _unsqueeze_strategy(draw: Draw, spec) -> Case:
     st = strategies()
     x = float_input(draw, "x")
-    return Case([x], {"dim": draw(st.integers(1, x.rank))})
+    args = {"dim": draw(st.integers(1, x.rank))}
+    if draw(st.booleans()):
+        args["name"] = Name("new")
+    return Case([x], args)
+
+
+def _squeeze_strategy(draw: Draw, spec) -> Case:
+    st = strategies()
+    x = float_input(draw, "x")
+    k = draw(st.integers(1, x.rank - 1))
+    dims = list(x.dims)
+    dims[k] = (dims[k][0], 1)
+    return Case([Tensor(x.name, dims)], {"dim": draw(st.sampled_from([k, k - x.rank]))})
 
 
 # ------------------------------------------------------------------------------ the ops
@@ -258,6 +270,7 @@ register(
         shape_doc="[..., 1, ...] -> [..., ...]",
         shape=_squeeze_shape,
         emit=_squeeze_emit,
+        autotest=_squeeze_strategy,
     )
 )
 

@@ -30,6 +30,7 @@ class CalleeParam:
     type: str
     required: bool
     choices: tuple | None = None
+    keyword_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def op_callee(spec: OpSpec) -> Callee:
         inputs=spec.inputs,
         outputs=spec.outputs,
         params=tuple(
-            CalleeParam(p.name, p.aliases, p.type, p.default is REQUIRED, p.choices) for p in spec.params
+            CalleeParam(p.name, p.aliases, p.type, p.default is REQUIRED, p.choices, p.keyword_only)
+            for p in spec.params
         ),
         variadic=spec.variadic,
         min_inputs=spec.min_inputs,
@@ -241,7 +243,7 @@ class _Binding:
                           f"its hyper-parameters are keyword-only",
                           _variadic_hint(callee, a))
                 self.positional_hyper = True
-        operands = len(self.inputs) + ("scalar" in self.bound)
+        operands = len(self.inputs) + ("scalar" in self.bound or any(a.name == "scalar" for a in self.keywords))
         if self.ok and callee.max_operands is not None and operands > callee.max_operands:
             self.fail(self.at_call(self.call.name_span), "E021",
                       f"`{callee.name}` takes {callee.max_operands} operands, got {operands}",
@@ -317,15 +319,16 @@ class _Binding:
                 value = rest[0].value if single else A.ListExpr(span_all, tuple(a.value for a in rest))
                 self.bind_param(callee.varargs, value, span_all)
         n_in = len(callee.inputs)
+        positional = [p for p in callee.params if not p.keyword_only]
         for i, a in enumerate(hyper):
-            if i >= len(callee.params):
+            if i >= len(positional):
                 self.fail(a.span, "E022",
-                          f"`{callee.name}` takes at most {len(callee.params)} positional hyper-parameter"
-                          f"{'s' if len(callee.params) != 1 else ''} after its input"
+                          f"`{callee.name}` takes at most {len(positional)} positional hyper-parameter"
+                          f"{'s' if len(positional) != 1 else ''} after its input"
                           f"{'s' if n_in != 1 else ''}",
                           _signature_hint(callee))
                 break
-            self.bind_param(callee.params[i].name, a.value, a.span)
+            self.bind_param(positional[i].name, a.value, a.span)
 
     def bind_keywords(self) -> None:
         callee = self.callee
@@ -486,7 +489,7 @@ def _variadic_hint(callee: Callee, a: A.Arg) -> str:
 
 
 def _signature_hint(callee: Callee) -> str:
-    params = ", ".join(p.name for p in callee.params) or "none"
+    params = ", ".join(p.name + ("= (by name)" if p.keyword_only else "") for p in callee.params) or "none"
     return f"`{callee.name}` takes inputs ({', '.join(callee.inputs) or '...'}) and hyper-parameters: {params}"
 
 

@@ -8,7 +8,7 @@ are bound by `binding.bind`), and reports undefined, misused and unused names an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Protocol, Sequence
 
 from .. import ast as A
@@ -61,6 +61,18 @@ class Value:
     internal: bool = False
 
 
+@dataclass
+class Layer:
+    """A `layer NAME = ...` definition: the call it applies, and how it has been used."""
+
+    name: str
+    span: A.Span
+    element: A.OpElement
+    uses: int = 0
+    failed: bool = False  # its first use was reported wrong: later uses stay silent
+
+
+
 class GraphResolver:
     """Resolves the body of one model, block or `repeat` into its graph's nodes."""
 
@@ -100,6 +112,8 @@ class GraphResolver:
         # > 0 while resolving a value inside a call argument, arithmetic or an index: its ops get
         # derived names (`v_linear`), not the statement's
         self.nested = 0
+        # `layer NAME = op(...)`: defined, not applied; each `v >> NAME` shares its weights
+        self.layers: dict[str, Layer] = {}
 
     # ---- reporting
     def err(self, span: A.Span, code: str, message: str, hint: str | None = None) -> None:
@@ -187,6 +201,8 @@ class GraphResolver:
                 self._input_decl(s)
             elif isinstance(s, A.Assign):
                 self._assign(s, i)
+            elif isinstance(s, A.LayerDef):
+                self._layer_def(s)
             elif isinstance(s, A.ExprStmt):
                 if i != last:
                     self.err(
@@ -363,6 +379,46 @@ class GraphResolver:
         else:
             self.poisoned.update(t.id for t in targets if t.id != "_")
 
+    def _layer_def(self, s: A.LayerDef) -> None:
+        name = s.target.id
+        elements = s.value.elements
+        el = elements[0]
+        if len(elements) != 1 or not isinstance(el, A.OpElement) or (not el.has_parens and el.name in self.values):
+            self.err(s.value.span, "E012", "a `layer` is one op or block call, not applied to anything",
+                     f"define it alone, `layer {name} = linear(64)`, and apply it with `x >> {name}`")
+            return
+        if name in self.values or name in self.params or name in self.layers or name in self.all_assigned:
+            self.err(s.target.span, "E011", f"`{name}` is already defined",
+                     "a layer needs a name of its own")
+            return
+        if el.frozen:
+            self.err(el.span, "E012", "`frozen` goes where a layer is applied, not where it is defined")
+            return
+        callee = self._callee(el.name, el.name_span, el.span)
+        if callee is None:
+            return
+        self.layers[name] = Layer(name, s.target.span, el)
+
+    def _apply_layer(self, layer: Layer, el: A.OpElement, current, index, base, out_names, targets):
+        """`v >> NAME`: the layer's call applied to `v`; every use shares one submodule."""
+        layer.uses += 1
+        defined = layer.element
+        callee = self._callee(defined.name, defined.name_span, defined.span)
+        if callee is None:
+            return None
+        call = A.Call(defined.span, defined.name, defined.name_span, defined.args)
+        before = len(self.diags)
+        start = len(self.nodes)
+        res = bind(self, callee, call, current, index, base, out_names, el.frozen, el.span, targets)
+        if layer.failed:
+            del self.diags[before:]  # reported at its first use
+        if res is None:
+            layer.failed = True
+            return None
+        node = self.nodes[start]
+        self.nodes[start] = replace(node, label=layer.name, args=(*node.args, (ir.LAYER_ARG, A.Name(el.span, layer.name))))
+        return res
+
     def _output(self, s: A.Output) -> list[str]:
         outs: list[str] = []
         for n in s.names:
@@ -536,6 +592,8 @@ class GraphResolver:
     def _bare_op(self, el: A.OpElement, current, index, base, out_names, targets):
         if current is None:  # unreachable: a bare head is a value
             return None
+        if el.name in self.layers:
+            return self._apply_layer(self.layers[el.name], el, current, index, base, out_names, targets)
         callee = self._callee(el.name, el.name_span, el.span)
         if callee is None:
             return None
@@ -575,7 +633,20 @@ class GraphResolver:
                     elif a.value.id in self.params:
                         self.used_params.add(a.value.id)
             return None
-        return bind(self, callee, call, current, index, base, out_names, frozen, elem_span, targets)
+        start = len(self.nodes)
+        res = bind(self, callee, call, current, index, base, out_names, frozen, elem_span, targets)
+        tie = next((a for a in call.args if a.name == "tie"), None)
+        if tie is not None and isinstance(tie.value, A.Name):
+            layer = self.layers.get(tie.value.id)
+            if layer is None:
+                self.err(tie.value.span, "E010", f"`tie` needs a layer; `{tie.value.id}` is none",
+                         suggest(tie.value.id, self.layers) or
+                         f"define it first: `layer {tie.value.id} = embedding(vocab, d)`")
+                if len(self.nodes) > start:
+                    del self.nodes[start:]
+                return None
+            layer.uses += 1
+        return res
 
     def input_arg(self, expr: A.Expr, index: int, base: str) -> str | None:
         return self.nested_value(expr, index, base)
@@ -817,6 +888,10 @@ class GraphResolver:
     # ---- unused names
     def _unused(self, outputs: Iterable[str] = ()) -> None:
         outs = set(outputs)
+        for layer in self.layers.values():
+            if not layer.uses:
+                self.warn(layer.span, "W001", f"layer `{layer.name}` is never applied",
+                          f"apply it: `x >> {layer.name}`, or tie to it: `linear(..., tie={layer.name})`")
         for v in self.values.values():
             if v.internal or v.used or v.name in outs:
                 continue

@@ -74,7 +74,7 @@ CONSERVATIVE_RULES: list[tuple[str, str, str, str]] = [
     ("repeat keeps the shape", "E050", r"the body of `repeat\(",
      ("LANGUAGE.md section 5 and `repeat`'s diagnostic: with a parameter count the body must keep "
       "its input's shape (checked once for every count), where torch runs any body 0 or 1 times")),
-    ("broadcasting needs a literal 1", "E050", r"(\bis |=)1\b",
+    ("broadcasting needs a literal 1", "E056", r"literal size 1",
      ("compiler/ops/arith.py: a dimension broadcasts only where its size is the literal 1 (a "
       "parameter that is 1 now may not be later); `cat` and `stack` never broadcast (LANGUAGE.md 13.1)")),
 ]
