@@ -16,7 +16,7 @@ from typing import Any
 from tgc import __version__
 
 from . import ir
-from .naming import GraphNames, Names, attr_expr, name_program, support_code
+from .naming import GraphNames, Names, attr_expr, name_program, single_block_body, step_local, support_code
 from .ops.context import EmitCtx, ShapeCtx
 from .ops.registry import Emission, lookup
 from .shapes import Checked, ClassShapes, GraphShapes
@@ -36,6 +36,7 @@ class ClassView:
     frozen: list[str] = field(default_factory=list)  # submodules kept in eval mode by train()
     loads: bool = False  # takes `weights_dir` and loads state dicts
     node_attrs: dict[int, str] = field(default_factory=dict)  # node index -> submodule attribute
+    emitted: bool = True  # False for a repeat body that is one block call: its steps are the block's class
     init_names: dict[str, str] = field(default_factory=dict)  # constructor argument names
 
 
@@ -62,7 +63,7 @@ def emit(checked: Checked, source_name: str, names: Names | None = None) -> str:
         uses_functional=any("F." in line for v in views for line in v.forward_lines),
         loads=any(v.loads for v in views),
         support=support_code(checked),
-        classes=views,
+        classes=[v for v in views if v.emitted],
     )
     return format_code(text)
 
@@ -80,6 +81,9 @@ def emit_views(checked: Checked, source: str, names: Names | None = None) -> lis
         view = _model_view(cls, source, names.classes[cls.key], class_names)
         class_names[cls.key].outer = view.outer  # the enclosing parameters a repeat body uses
         class_names[cls.key].sizes = view.sizes  # the input sizes its constructor takes
+        if single_block_body(cls.graph):
+            class_names[cls.key].single = (cls.args[0], cls.graph.nodes[0])
+            view.emitted = False
         views.append(view)
     for shapes, graph_names in zip(checked.models, names.models):
         views.append(_model_view(shapes, source, graph_names, class_names))
@@ -93,6 +97,7 @@ class ClassInfo:
     name: str
     outer: list[str] = field(default_factory=list)  # enclosing parameters, passed by name
     sizes: list[str] = field(default_factory=list)  # input sizes the constructor takes
+    single: tuple | None = None  # a body that is one block call: (that call's args, its node)
 
 
 def format_code(text: str) -> str:
@@ -211,6 +216,15 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
                                            f"  # {_where(ld.span)}")
                     view.loads = True
         first = node.outputs[0]
+        if isinstance(node, ir.Repeat) and len(node.inputs) > 1:
+            # context values go to every step: a loop, as nanoGPT's `for block in self.h`
+            step, out = local(step_local(node)), local(first)
+            view.forward_lines.append(f"# {_comment_text(out_types[0].show())}")
+            if out != in_exprs[0]:
+                view.forward_lines.append(f"{out} = {in_exprs[0]}")
+            view.forward_lines.append(f"for {step} in {m}:")
+            view.forward_lines.append(f"    {out} = {step}({', '.join([out, *in_exprs[1:]])})")
+            continue
         if base in whole:
             members = sequences[base]
             if index != members[-1]:
@@ -324,17 +338,35 @@ def _class_call(node: ir.Node, args: dict[str, Any], class_names: dict[tuple, Cl
 
     def step(key: tuple, sizes: dict[str, Sym]) -> str:
         info = class_names[key]
+        if info.single is not None:  # the block's own class, its arguments in the caller's terms
+            inner, call = info.single
+            block = class_names[inner["class"]]
+
+            def name(param: str) -> str:
+                if param in sizes:
+                    text = sizes[param].render(pyname)
+                    return f"({text})" if " " in text else text
+                return pyname(param)
+
+            given = {k for k, _ in call.args}
+            kwargs = [f"{k}={v.render(name)}" for k, v in inner["params"].items() if k in given]
+            kwargs += [f"{k}={v.render(name)}" for k, v in inner["sizes"].items() if k in block.sizes]
+            return f"{block.name}({', '.join(kwargs)})"
         given = [f"{k}={v.render(pyname)}" for k, v in sizes.items() if k in info.sizes]
         outer = [f"{k}={pyname(k)}" for k in info.outer]
         return f"{info.name}({', '.join([*given, *outer])})"
 
     runs = args["steps"]  # (class key, sizes, number of steps) for consecutive steps alike
+    # with context values each step takes several inputs: a list of steps, called in a loop
+    container = "nn.ModuleList" if len(inputs) > 1 else "nn.Sequential"
     if len(runs) == 1:
         key, sizes, n = runs[0]
         times = count.render(pyname) if not count.is_const else str(n)
-        module = f"nn.Sequential(*[{step(key, sizes)} for _ in range({times})])"
+        module = (f"{container}([{step(key, sizes)} for _ in range({times})])" if len(inputs) > 1 else
+                  f"nn.Sequential(*[{step(key, sizes)} for _ in range({times})])")
     else:  # a literal count whose steps see different shapes: the steps one by one
-        module = f"nn.Sequential({', '.join(step(key, sizes) for key, sizes, n in runs for _ in range(n))})"
+        steps = ", ".join(step(key, sizes) for key, sizes, n in runs for _ in range(n))
+        module = f"nn.ModuleList([{steps}])" if len(inputs) > 1 else f"nn.Sequential({steps})"
     return Emission(call=f"{m}({inputs[0]})", module=module)
 
 

@@ -138,7 +138,7 @@ class _Builder:
                                   frozen=is_frozen)
                 container.items.append(cluster)
                 body = instantiate(self.checked, node.body, syms, in_types)
-                inner_env = {node.body.inputs[0].name: env[node.inputs[0]]}
+                inner_env = {inp.name: env[v] for inp, v in zip(node.body.inputs, node.inputs)}
                 self.walk(body, syms, inner_env, cluster, level + 1, is_frozen)
                 env[node.outputs[0]] = inner_env[node.body.outputs[0]]
             else:

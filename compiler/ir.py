@@ -85,7 +85,9 @@ class BlockCall(Node):
 
 @dataclass(frozen=True, slots=True)
 class Repeat(Node):
-    """`repeat(count) { body }`: the one-input, one-output body applied `count` times."""
+    """`repeat(count) { body }`: the one-output body applied `count` times. Its first input is the
+    value flowing through; any further ones are values of the enclosing scope (context, LANGUAGE.md
+    13) that every step receives unchanged: the repeat node's further inputs, in the same order."""
 
     count: A.Expr
     body: "Graph"
@@ -175,8 +177,8 @@ def _lint_graph(graph: Graph, known_blocks: set[str], lookup) -> None:
         elif isinstance(node, BlockCall):
             check(node.op in known_blocks, f"block {node.op} not defined before use")
         elif isinstance(node, Repeat):
-            check(len(node.body.inputs) == 1 and len(node.body.outputs) == 1,
-                  f"the body of {node.label} must have one input and one output")
+            check(len(node.body.inputs) == len(node.inputs) >= 1 and len(node.body.outputs) == 1,
+                  f"the body of {node.label} must have the repeat's inputs and one output")
             _lint_graph(node.body, known_blocks, lookup)
         else:
             check(False, f"{node.label} is a {type(node).__name__}, not an op call, block call or repeat")

@@ -141,7 +141,7 @@ def _graph_names(shapes: GraphShapes, cls: str) -> GraphNames:
     attrs = Namespace(RESERVED | MODULE_ATTRS)
     attrs.used |= {a.split(".")[0] for a in node_attrs.values()}
     stored = {name: attrs.name(name) for name in init.map}
-    local_names, inline = _forward_locals(graph)
+    local_names, inline = _forward_locals(graph, node_attrs)
     return GraphNames(cls, dict(init.map), node_attrs, stored, local_names, frozenset(inline))
 
 
@@ -155,9 +155,15 @@ def _submodule_attrs(shapes: GraphShapes) -> dict[int, str]:
     graph = shapes.graph
     owning = [(index, node) for index, node in enumerate(graph.nodes) if owns_module(shapes, index, node)]
     groups: dict[tuple[int, str], list[int]] = {}
+    owners: dict[tuple[int, str], list[int]] = {}  # every op of the statement's chain with a module
     for index, node in owning:
         if node.label == node.target and _has_weights(node):
             groups.setdefault((node.statement, node.target), []).append(index)
+        if node.label == node.target:
+            owners.setdefault((node.statement, node.target), []).append(index)
+    for key, members in owners.items():
+        if key not in groups and len(members) == 1:
+            groups[key] = members  # the one module of a statement without weights: `self.maxpool`
     attrs = Namespace(RESERVED | MODULE_ATTRS)
     out: dict[int, str] = {}
     layers: dict[str, str] = {}  # `layer NAME` -> its attribute: every use shares it
@@ -168,8 +174,9 @@ def _submodule_attrs(shapes: GraphShapes) -> dict[int, str]:
                 layers[layer.id] = attrs.fresh(layer.id)
             out[index] = layers[layer.id]
             continue
-        group = groups.get((node.statement, node.target)) if node.label == node.target and _has_weights(node) \
-            else None
+        group = groups.get((node.statement, node.target)) if node.label == node.target else None
+        if group is not None and index not in group:
+            group = None
         if group is None:
             out[index] = attrs.fresh(node.label if node.label != node.target else f"{node.target}_{node.op}")
         elif len(group) == 1:
@@ -196,7 +203,23 @@ def attr_expr(attr: str) -> str:
     return f"self.{head}" + "".join(f"[{k}]" for k in rest)
 
 
-def _forward_locals(graph: ir.Graph) -> tuple[dict[str, str], set[str]]:
+def _whole_sequences(graph: ir.Graph, attrs: Mapping[int, str]) -> set[int]:
+    """The members after the first of each statement's nn.Sequential whose members are one run of
+    the chain, each applied to the one before (the emitter calls such a sequential whole)."""
+    members: dict[str, list[int]] = {}
+    for index, attr in sorted(attrs.items()):
+        if "." in attr:
+            members.setdefault(attr.split(".")[0], []).append(index)
+    out: set[int] = set()
+    for run in members.values():
+        nodes = [graph.nodes[i] for i in run]
+        if all(len(n.inputs) == 1 and len(n.outputs) == 1 for n in nodes) and all(
+                b == a + 1 and graph.nodes[b].inputs[0] == graph.nodes[a].outputs[0] for a, b in zip(run, run[1:])):
+            out.update(run[1:])
+    return out
+
+
+def _forward_locals(graph: ir.Graph, attrs: Mapping[int, str] = {}) -> tuple[dict[str, str], set[str]]:
     """The locals of `forward`, in the order it binds them, and the values it inlines."""
     ns = Namespace(RESERVED)
     for inp in graph.inputs:
@@ -213,10 +236,16 @@ def _forward_locals(graph: ir.Graph) -> tuple[dict[str, str], set[str]]:
     locals_: dict[str, str] = {inp.name: ns.name(inp.name) for inp in graph.inputs}
     depth_of: dict[str, int] = {}  # inlined value -> the depth of calls its expression nests
     inline: set[str] = set()
-    for node in graph.nodes:
+    whole = _whole_sequences(graph, attrs)
+    for index, node in enumerate(graph.nodes):
         depth = max((depth_of.pop(v) for v in node.inputs if v in depth_of), default=0)
+        if index in whole:
+            depth -= 1  # the next member of an nn.Sequential called whole (`self.h(x)`): nests nothing
         first = node.outputs[0]
-        if ("." in first and first not in graph.outputs and uses.get(first, 0) == 1
+        looped = isinstance(node, ir.Repeat) and len(node.inputs) > 1  # `for layer in self.h:` lines
+        if looped:
+            locals_[step_local(node)] = ns.name("layer")
+        if (not looped and "." in first and first not in graph.outputs and uses.get(first, 0) == 1
                 and all(uses.get(o, 0) == 0 for o in node.outputs[1:]) and depth < MAX_NESTING):
             depth_of[first] = depth + 1
             inline.add(first)
@@ -237,6 +266,21 @@ def _forward_locals(graph: ir.Graph) -> tuple[dict[str, str], set[str]]:
 
 
 # ------------------------------------------------------------------------------ class names
+
+
+def single_block_body(graph: ir.Graph) -> bool:
+    """A repeat body that is one block call on the body's inputs: its steps are emitted as the
+    block's own class (`nn.Sequential(*[ResidualConv(...) for _ in range(depth)])`), no wrapper."""
+    if graph.kind != "repeat" or len(graph.nodes) != 1:
+        return False
+    node = graph.nodes[0]
+    return (isinstance(node, ir.BlockCall) and node.inputs == tuple(i.name for i in graph.inputs)
+            and node.outputs == graph.outputs and not node.frozen)
+
+
+def step_local(node: ir.Node) -> str:
+    """The key in `GraphNames.locals` of the loop variable of a repeat with context values."""
+    return f"{node.outputs[0]}#step"
 
 
 def support_code(checked: Checked) -> list[str]:

@@ -217,7 +217,7 @@ def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict
             if isinstance(node, ir.BlockCall):
                 outs, args = _apply_block(scope, node, in_types)
             elif isinstance(node, ir.Repeat):
-                outs, args = _apply_repeat(scope, node, in_types[0])
+                outs, args = _apply_repeat(scope, node, in_types)
             else:
                 outs, args = _apply(node, in_types, scope)
             for t in outs:
@@ -457,10 +457,11 @@ def _bind_sizes(cls: ClassShapes, in_types: list[TType]) -> dict[str, Sym]:
     return out
 
 
-def _apply_repeat(scope: _Scope, node: ir.Repeat, t: TType) -> tuple[list[TType], dict[str, Any]]:
+def _apply_repeat(scope: _Scope, node: ir.Repeat, in_types: list[TType]) -> tuple[list[TType], dict[str, Any]]:
     """`repeat(n)`: the body applied n times (0: the identity). A literal n checks each step whose
     input differs from every earlier step's (a body that keeps the shape is checked once); a
     parameter n needs a body that keeps the shape, and the emitted `__init__` asserts n >= 0."""
+    t, context = in_types[0], in_types[1:]  # the value flowing through, and the context values
     count = _eval(node.count, scope.syms)
     if not isinstance(count, Sym) or not isinstance(count.value, int) or isinstance(count.value, bool):
         raise ShapeError("E055", f"`repeat` needs an integer count, not {getattr(count, 'value', count)!r}",
@@ -489,14 +490,14 @@ def _apply_repeat(scope: _Scope, node: ir.Repeat, t: TType) -> tuple[list[TType]
                                  f"step; tgc checks at most {MAX_DISTINCT_STEPS} distinct steps",
                                  "a body that keeps its input's shape can repeat any number of times",
                                  node.span)
-            types = {node.body.inputs[0].name: current}
+            types = {inp.name: ty for inp, ty in zip(node.body.inputs, [current, *context])}
             _run(scope.within(scope.syms, scope.call), node.body, types, None)
             if sum(d.is_error for d in scope.diags) > before:
                 raise _Reported()
             seen[current] = types[node.body.outputs[0]]
-        key = _class_for(scope, class_key(node), node.body, outer, [current])
+        key = _class_for(scope, class_key(node), node.body, outer, [current, *context])
         cls = scope.classes.get(key) if key is not None else None
-        sizes = _bind_sizes(cls, [current]) if cls else {}
+        sizes = _bind_sizes(cls, [current, *context]) if cls else {}
         if runs and runs[-1][0] == key and runs[-1][1] == sizes:
             runs[-1][2] += 1
         else:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import ir
-from .naming import GraphNames, Names, name_program
+from .naming import GraphNames, Names, name_program, single_block_body
 from .ops.context import CostCtx, ShapeCtx, UnknownSize
 from .ops.registry import lookup
 from .shapes import Checked, GraphShapes, instantiate, model_syms
@@ -88,12 +88,16 @@ class _Where:
     graph: GraphNames
     prefix: str  # `layer1.0.` for the first step of repeat `layer1`; "" for the model
 
+    collapse: bool = False  # a repeat step that is one block call: the step is the block's module
+
     def row(self, index: int, label: str) -> tuple[str, str | None]:
         attr = self.graph.attrs.get(index)
+        if attr is not None and self.collapse:
+            return attr, self.prefix[:-1]
         return (label, None) if attr is None else (attr, self.prefix + attr)
 
-    def inner(self, key: tuple, path: str | None) -> "_Where":
-        return _Where(self.names, self.names.classes[key], f"{path}.")
+    def inner(self, key: tuple, path: str | None, collapse: bool = False) -> "_Where":
+        return _Where(self.names, self.names.classes[key], f"{path}.", collapse)
 
 
 def _add(a: int | None, b: int | None) -> int | None:
@@ -161,11 +165,11 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
             current = in_types[0]
             step = 0
             for key, _sizes, n in args["steps"]:
-                body = instantiate(checked, node.body, syms, [current])  # once for steps alike
+                body = instantiate(checked, node.body, syms, [current, *in_types[1:]])  # once for steps alike
                 for _ in range(n):
                     step_rows: list[Row] = []
                     p, m = _graph_rows(checked, body, syms, depth + 1, is_frozen, step_rows, totals, problems,
-                                       where.inner(key, f"{module}.{step}"))
+                                       where.inner(key, f"{module}.{step}", single_block_body(node.body)))
                     if count.value > 1:
                         for r in step_rows:
                             if r.depth == depth + 1:

@@ -269,8 +269,8 @@ TORCH_TO_TG_LAYER_KEYS = {
     )
 }
 # `enc = x >> transformer_encoder(...)` in the model below: the block is `enc`, its repeat
-# `encoded` (an nn.Sequential of one wrapper per layer around the std layer).
-TG_LAYER_PREFIX = "enc.encoded.{i}.encoded_transformer_encoder_layer."
+# `encoded` (an nn.Sequential of the std layers: a repeat of one block has no wrapper class).
+TG_LAYER_PREFIX = "enc.encoded.{i}."
 
 
 def _key_map(layers: int) -> dict[str, str]:

@@ -273,3 +273,44 @@ def test_a_tie_of_another_shape_is_reported_at_the_tie_argument():
     text = GPT.replace("linear(vocab, bias=false, tie=wte)", "linear(vocab + 1, bias=false, tie=wte)")
     (d,) = [d for d in _check(text).diagnostics if d.is_error]
     assert d.code == "E050" and "[vocab + 1, d]" in d.message and d.span.column == text.splitlines()[-2].index("wte") + 1
+
+
+# ------------------------------------------------------------------------------ repeat with context
+
+ENCODER = """
+block encoder_layer(d: int, heads: int) (x, mask) -> y {
+    a, _ = attention(x, x, x, mask, heads=heads)
+    h = x + a >> layernorm
+    y = h + (h >> linear(4 * d) >> gelu >> linear(d)) >> layernorm
+}
+model Encoder(vocab: int = 40, d: int = 16, heads: int = 2, layers: int = 3) {
+    input ids: long[batch, token]
+    input pad: bool[batch, token]
+    e = ids >> embedding(vocab, d)
+    h = e >> repeat(layers) { encoder_layer(pad, d, heads) }
+}
+"""
+
+
+def test_a_repeat_body_receives_a_context_value_on_every_step():
+    module, source = _module(ENCODER)
+    assert "for layer in self.h:" in source and "h = layer(h, pad)" in source
+    assert "nn.ModuleList(" in source
+    ids = torch.randint(0, 40, (2, 6))
+    pad = torch.zeros(2, 6, dtype=torch.bool)
+    pad[0, 4:] = True
+    module.eval()
+    with torch.no_grad():
+        want = module.e(ids)
+        for layer in module.h:
+            want = layer(want, pad)
+        torch.testing.assert_close(module(ids, pad), want)
+    assert len(module.h) == 3
+
+
+def test_a_repeat_of_one_block_has_no_wrapper_class():
+    _, source = _module(ENCODER)
+    assert "class HRepeat" not in source
+    module, _ = _module(GPT)
+    keys = set(module.state_dict())
+    assert "h.0.0.a.in_proj_weight" in keys, sorted(keys)[:8]  # h = e >> repeat(...) >> layernorm

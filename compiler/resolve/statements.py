@@ -846,6 +846,7 @@ class GraphResolver:
         sub.values[body_in] = Value(body_in, el.span, "input", used=True, internal=True)
         sub.inputs.append(ir.InputDef(el.span, body_in, "float32", None, True))
         cur = body_in
+        context: list[str] = []  # values of this scope the body uses: further inputs of the repeat
         for k, inner in enumerate(el.body.elements):
             name = "y" if k == len(el.body.elements) - 1 else sub.fresh(base)
             if isinstance(inner, A.RepeatElement):
@@ -853,12 +854,21 @@ class GraphResolver:
             elif inner.has_parens:
                 outer = False
                 for a in inner.args:
-                    if a.name is None and isinstance(a.value, A.Name) and (
-                        a.value.id in self.values or a.value.id in self.all_assigned
-                    ):
+                    if not (isinstance(a.value, A.Name) and a.value.id not in self.params):
+                        continue
+                    if a.value.id in self.values and a.name is None:
+                        # a context value (LANGUAGE.md 13): every step receives it unchanged
+                        self.values[a.value.id].used = True
+                        if a.value.id not in sub.values:
+                            sub.values[a.value.id] = Value(a.value.id, a.value.span, "input", used=True,
+                                                           internal=True)
+                            sub.inputs.append(ir.InputDef(a.value.span, a.value.id, "float32", None, True))
+                            context.append(a.value.id)
+                    elif a.value.id in self.values or (a.value.id in self.all_assigned and a.name is None):
                         sub.err(a.value.span, "E036",
-                                "a `repeat` body can only use the value flowing through it",
-                                "compute the other value inside a block and repeat the block")
+                                "a `repeat` body takes values of the enclosing scope only as positional "
+                                "inputs of a call, defined before the repeat",
+                                "pass it as the call's next input: `repeat(n) { layer(mask, d) }`")
                         outer = True
                         if a.value.id in self.values:
                             self.values[a.value.id].used = True  # misused, not unused: no W001
@@ -878,7 +888,7 @@ class GraphResolver:
             return None
         body = ir.Graph(el.span, "repeat", f"{base}_repeat", None, (), tuple(sub.inputs), tuple(sub.nodes), (cur,))
         self.nodes.append(
-            ir.Repeat(el.span, "repeat", (current,), (), out_names, el.frozen, base,
+            ir.Repeat(el.span, "repeat", (current, *context), (), out_names, el.frozen, base,
                       f"{base}_repeat" if self.nested else base,
                     index, count=count, body=body)
         )

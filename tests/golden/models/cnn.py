@@ -17,7 +17,7 @@ class CNN(nn.Module):
         self.c1_maxpool2d = nn.MaxPool2d(2)  # cnn.tg:4
         self.c2 = nn.Conv2d(channels, channels * 2, 3, padding="same")  # cnn.tg:5
         self.c2_avgpool2d = nn.AvgPool2d(2)  # cnn.tg:5
-        self.pooled_adaptive_avgpool2d = nn.AdaptiveAvgPool2d(1)  # cnn.tg:6
+        self.pooled = nn.AdaptiveAvgPool2d(1)  # cnn.tg:6
         self.logits = nn.Linear(channels * 2, n_classes)  # cnn.tg:7
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
@@ -28,7 +28,7 @@ class CNN(nn.Module):
         # [batch, channels=channels * 2, height=7, width=7]
         c2 = self.c2_avgpool2d(torch.relu(self.c2(c1)))
         # [batch, feature=channels * 2]
-        pooled = self.pooled_adaptive_avgpool2d(c2).flatten(1)
+        pooled = self.pooled(c2).flatten(1)
         # [batch, feature=n_classes]
         logits = torch.log_softmax(self.logits(pooled), dim=-1)
         return logits

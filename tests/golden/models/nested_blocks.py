@@ -59,24 +59,6 @@ class FfLayer(nn.Module):
         return y
 
 
-class YRepeat(nn.Module):
-    def __init__(self, x_feature: int, width: int) -> None:
-        super().__init__()
-        assert (
-            x_feature == width
-        ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width)"
-        self.y_ff_layer = FfLayer(
-            width=width, x_feature=x_feature
-        )  # nested_blocks.tg:12
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, token=x_token, feature=x_feature]
-
-        # [batch, token=x_token, feature=x_feature]
-        y = self.y_ff_layer(x)
-        return y
-
-
 class Tower(nn.Module):
     def __init__(self, x_feature: int, width: int, depth: int = 2) -> None:
         super().__init__()
@@ -85,7 +67,7 @@ class Tower(nn.Module):
             x_feature == width
         ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width)"
         self.y = nn.Sequential(
-            *[YRepeat(x_feature=x_feature, width=width) for _ in range(depth)]
+            *[FfLayer(width=width, x_feature=x_feature) for _ in range(depth)]
         )  # nested_blocks.tg:12
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

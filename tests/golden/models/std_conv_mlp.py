@@ -73,7 +73,7 @@ class Preconfigured(nn.Module):
             ResnetBlock(channels=channels, x_channels=channels),
         )  # std_conv_mlp.tg:6
         self.h_maxpool2d = nn.MaxPool2d(2)  # std_conv_mlp.tg:6
-        self.pooled_adaptive_avgpool2d = nn.AdaptiveAvgPool2d(1)  # std_conv_mlp.tg:7
+        self.pooled = nn.AdaptiveAvgPool2d(1)  # std_conv_mlp.tg:7
         self.logits = nn.Sequential(
             nn.Sequential(nn.Linear(channels, 64), nn.ReLU(), nn.Dropout(0.1)),
             nn.Linear(64, n_classes),
@@ -85,7 +85,7 @@ class Preconfigured(nn.Module):
         # [batch, channels=channels, height=14, width=14]
         h = self.h_maxpool2d(self.h(img))
         # [batch, feature=channels]
-        pooled = self.pooled_adaptive_avgpool2d(h).flatten(1)
+        pooled = self.pooled(h).flatten(1)
         # [batch, feature=n_classes]
         logits = self.logits(pooled)
         return logits

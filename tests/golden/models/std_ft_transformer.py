@@ -104,42 +104,6 @@ class FtTransformerLayer(nn.Module):
         return y
 
 
-class FtLayersRepeat(nn.Module):
-    def __init__(
-        self,
-        x_dim2: int,
-        d_model: int,
-        heads: int,
-        ff: int,
-        attention_dropout: float,
-        ffn_dropout: float,
-        residual_dropout: float,
-    ) -> None:
-        super().__init__()
-        assert (
-            x_dim2 % heads == 0
-        ), "attention: the query width `embed` (x_dim2 = 32) must be divisible by `num_heads` (heads = 4)"
-        assert (
-            x_dim2 == d_model
-        ), "add: dimension 2 of `h` (x_dim2) must equal that of `f` (d_model)"
-        self.ft_layers_ft_transformer_layer = FtTransformerLayer(
-            d_model=d_model,
-            heads=heads,
-            ff=ff,
-            attention_dropout=attention_dropout,
-            ffn_dropout=ffn_dropout,
-            residual_dropout=residual_dropout,
-            x_dim2=x_dim2,
-        )  # tabular.tg:93
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, x_dim1, x_dim2]
-
-        # [batch, x_dim1, x_dim2]
-        y = self.ft_layers_ft_transformer_layer(x)
-        return y
-
-
 class FtTransformer(nn.Module):
     """The FT-Transformer of Gorishniy et al. 2021 for `features` numerical features, as far as tg
     expresses it: feature_tokenizer(features, d_model), `layers` ft_transformer_layer blocks,
@@ -193,14 +157,14 @@ class FtTransformer(nn.Module):
         )  # tabular.tg:92
         self.ft_layers = nn.Sequential(
             *[
-                FtLayersRepeat(
-                    x_dim2=d_model,
+                FtTransformerLayer(
                     d_model=d_model,
                     heads=heads,
                     ff=ff,
                     attention_dropout=attention_dropout,
                     ffn_dropout=ffn_dropout,
                     residual_dropout=residual_dropout,
+                    x_dim2=d_model,
                 )
                 for _ in range(layers)
             ]
@@ -265,35 +229,6 @@ class TabularResnetBlock(nn.Module):
         return y
 
 
-class ResnetBlocksRepeat(nn.Module):
-    def __init__(
-        self,
-        x_feature: int,
-        d_main: int,
-        hidden: int,
-        dropout_first: float,
-        dropout_second: float,
-    ) -> None:
-        super().__init__()
-        assert (
-            x_feature == d_main
-        ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (d_main)"
-        self.resnet_blocks_tabular_resnet_block = TabularResnetBlock(
-            d_main=d_main,
-            hidden=hidden,
-            dropout_first=dropout_first,
-            dropout_second=dropout_second,
-            x_feature=x_feature,
-        )  # tabular.tg:34
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, feature=x_feature]
-
-        # [batch, feature=x_feature]
-        y = self.resnet_blocks_tabular_resnet_block(x)
-        return y
-
-
 class TabularResnet(nn.Module):
     """The ResNet baseline for tabular data of Gorishniy et al. 2021: linear(d_main), then `blocks`
     tabular_resnet_block(d_main, hidden, dropout_first, dropout_second), then the head
@@ -324,12 +259,12 @@ class TabularResnet(nn.Module):
         self.h = nn.Linear(x_feature, d_main)  # tabular.tg:33
         self.resnet_blocks = nn.Sequential(
             *[
-                ResnetBlocksRepeat(
-                    x_feature=d_main,
+                TabularResnetBlock(
                     d_main=d_main,
                     hidden=hidden,
                     dropout_first=dropout_first,
                     dropout_second=dropout_second,
+                    x_feature=d_main,
                 )
                 for _ in range(blocks)
             ]

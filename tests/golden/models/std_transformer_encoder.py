@@ -59,29 +59,6 @@ class TransformerEncoderLayer(nn.Module):
         return y
 
 
-class EncodedRepeat(nn.Module):
-    def __init__(
-        self, x_feature: int, d_model: int, heads: int, ff: int, p: float
-    ) -> None:
-        super().__init__()
-        assert (
-            x_feature % heads == 0
-        ), "attention: the query width `feature` (x_feature = 64) must be divisible by `num_heads` (heads = 4)"
-        assert (
-            x_feature == d_model
-        ), "add: dimension `feature` of `norm1` (x_feature) must equal that of `linear2` (d_model)"
-        self.encoded_transformer_encoder_layer = TransformerEncoderLayer(
-            d_model=d_model, heads=heads, ff=ff, p=p, x_feature=x_feature
-        )  # transformer.tg:34
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, token=x_token, feature=x_feature]
-
-        # [batch, token=x_token, feature=x_feature]
-        y = self.encoded_transformer_encoder_layer(x)
-        return y
-
-
 class TransformerEncoder(nn.Module):
     """A stack of `layers` transformer_encoder_layer(d_model, heads, ff, p), each with its own
     weights, as torch.nn.TransformerEncoder without a final norm. Keeps the input's shape.
@@ -112,8 +89,8 @@ class TransformerEncoder(nn.Module):
         ), "add: dimension `feature` of `norm1` (x_feature) must equal that of `linear2` (d_model)"
         self.encoded = nn.Sequential(
             *[
-                EncodedRepeat(
-                    x_feature=x_feature, d_model=d_model, heads=heads, ff=ff, p=p
+                TransformerEncoderLayer(
+                    d_model=d_model, heads=heads, ff=ff, p=p, x_feature=x_feature
                 )
                 for _ in range(layers)
             ]
