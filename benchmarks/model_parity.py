@@ -201,11 +201,16 @@ def main() -> int:
             return 1
         profile(by_name[args.profile])
         return 0
+    unknown = [n for n in args.only or () if n not in by_name]
+    if unknown:
+        print(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(by_name)}", file=sys.stderr)
+        return 1
     cases = [by_name[n] for n in args.only] if args.only else CASES
     print(f"forward + backward, training mode, emitted vs reference interleaved; median of each "
           f"(torch {torch.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''})")
-    header = f"{'model':<20} {'params':>10} {'pairs':>6} {'emitted ms':>11} {'reference ms':>13} {'ratio':>7}  {'max |diff|':>10}"
+    header = (f"{'model':<20} {'params':>10} {'pairs':>6} {'emitted ms':>11} {'reference ms':>13} "
+              f"{'ratio':>7}  {'max |diff|':>10}")
     print(header)
     print("-" * len(header))
     results = []

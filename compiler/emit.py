@@ -9,6 +9,7 @@ shape comment in the user's dimension names. Output is byte-identical for the sa
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -169,7 +170,9 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
         in_types = [shapes.types[v] for v in node.inputs]
         op_ctx = ShapeCtx(spec, node.span, [ir.display_name(v) for v in node.inputs], in_types,
                           shapes.args[index])
-        em = spec.emit(EmitCtx(op_ctx, in_exprs, out_types, m, pyname, stored_param))
+        ectx = EmitCtx(op_ctx, in_exprs, out_types, m, pyname, stored_param)
+        ectx.discarded = [names.locals.get(o, "_") == "_" and o not in graph.outputs for o in node.outputs]
+        em = spec.emit(ectx)
         # an op with several outputs returns a tuple, even where only one output is bound
         return em, len(spec.outputs) > 1 or spec.outputs_from is not None
 
@@ -246,7 +249,7 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
         view.init_lines[line] = f"{head})  # {where}"
 
     keep = [f"self.{attr} = {pyname(param)}" for param, attr in stored.items()]
-    asserts = [f"assert {a.condition.render(pyname)}, {a.message!r}" for a in shapes.asserts]
+    asserts = [f"assert {a.condition.render(pyname)}, {_assert_message(a, pyname)}" for a in shapes.asserts]
     if view.frozen:
         # frozen submodules, by name: train() keeps them in eval mode; unfreezing removes a name
         keep.append("self.frozen_modules = {" + ", ".join(repr(a) for a in view.frozen) + "}")
@@ -316,6 +319,18 @@ def _called_whole(graph: ir.Graph, names: GraphNames, members: list[int], emissi
         if emission(index, m).call != f"{m}(x)":
             return False
     return True
+
+
+def _assert_message(a, pyname) -> str:
+    """The message of an `__init__` assert: what must hold, then the values it was given
+    (`f"...: got x_feature={x_feature}, d={d}"`), so a failure says which argument is off."""
+    names = [pyname(p) for p in sorted(a.condition.params())]
+    if not names:
+        return repr(a.message)
+    # the values the check was made with (`(d = 128)`) are not the ones the module is given
+    message = re.sub(r" = -?\d+(\.\d+)?(?=\))", "", a.message)
+    text = message.replace("{", "{{").replace("}", "}}") + "; got " + ", ".join(f"{n}={{{n}}}" for n in names)
+    return "f" + repr(text)
 
 
 def _type_name(value: Any) -> str:

@@ -84,7 +84,10 @@ class Sym:
         placeholder = a.placeholder or b.placeholder
         if a.is_const and b.is_const:
             return Sym(value, ("c", value), placeholder)
-        # algebraic identities keep emitted expressions short
+        # algebraic identities keep emitted expressions short (and spare asserts that always hold:
+        # `c % c == 0` for a divisibility the same size meets by itself)
+        if op == "%" and a.tree == b.tree and b.value:
+            return Sym(0, ("c", 0), placeholder)
         if op in ("*", "//", "/") and b.is_const and b.value == 1:
             return Sym(value, a.tree, placeholder)
         if op == "*" and a.is_const and a.value == 1:

@@ -100,8 +100,11 @@ def test_macs_equal_half_of_torch_flops(name, monkeypatch):
         assert not s.unsized
         inputs = zero_inputs(shapes)
         # with gradients on, nn.MultiheadAttention takes its plain path, whose matrix products the
-        # counter sees (its fused inference path is one opaque kernel)
-        with FlopCounterMode(display=False) as counter:
+        # counter sees (its fused inference path is one opaque kernel); scaled_dot_product_attention
+        # (`need_weights=False`) is counted on its math backend (the CPU flash kernel is not counted)
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
             module.eval()(*inputs)
         assert s.macs * 2 * inputs[0].shape[0] == counter.get_total_flops()
 

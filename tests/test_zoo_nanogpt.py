@@ -15,7 +15,14 @@ import torch
 from torch import nn
 
 from tgc.compiler.cli import main
-from zoo_util import assert_compiles_without_graph_breaks, assert_same_outputs, compile_zoo, copy_by_order, trainable, zoo_path
+from zoo_util import (
+    assert_compiles_without_graph_breaks,
+    assert_same_outputs,
+    compile_zoo,
+    copy_by_order,
+    trainable,
+    zoo_path,
+)
 
 NAME = "nanogpt.tg"
 GPT2_SMALL = dict(vocab=50257, block_size=1024, d=768, heads=12, layers=12)

@@ -115,7 +115,9 @@ def _emit(ctx) -> Emission:
         ref = next((e for e in ctx.exprs[:3] if e.isidentifier()), f"({ctx.exprs[0]})")
         length = f"{ref}.size(1)"
         args.append(f"attn_mask={ref}.new_ones({length}, {length}, dtype=torch.bool).triu(1)")
-    if not ctx.arg("average_weights").value:
+    if len(ctx.discarded) > 1 and ctx.discarded[1]:
+        args.append("need_weights=False")  # the weights are discarded: torch takes its fused fast path
+    elif not ctx.arg("average_weights").value:
         args.append("average_attn_weights=False")
     return Emission(call=f"{ctx.m}({', '.join(args)})", module=module, unpack="{}, {}", first="[0]")
 

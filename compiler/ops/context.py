@@ -230,6 +230,9 @@ class EmitCtx(ShapeCtx):
         self.m = m
         self._pyname = pyname
         self._stored = stored or (lambda p: p)
+        # which outputs the emitted forward discards (`a, _ = attention(...)`): an op may then skip
+        # computing them (`need_weights=False`); set by the emitter
+        self.discarded: list[bool] = [False] * len(out_types)
 
     def r(self, value: Any, _name=None) -> str:
         """Python source of an argument value (a Sym, list, None, or plain value) for `__init__`."""

@@ -13,7 +13,7 @@ class CrossAttention(nn.Module):
         super().__init__()
         assert (
             d % heads == 0
-        ), "attention: the query width `feature` (d = 32) must be divisible by `num_heads` (heads = 4)"
+        ), f"attention: the query width `feature` (d) must be divisible by `num_heads` (heads); got d={d}, heads={heads}"
         self.q = nn.Linear(d, d)  # attention_branches.tg:5
         self.k = nn.Linear(d, d)  # attention_branches.tg:6
         self.v = nn.Linear(d, d)  # attention_branches.tg:7

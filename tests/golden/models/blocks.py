@@ -13,7 +13,7 @@ class Residual(nn.Module):
         super().__init__()
         assert (
             x_feature == width
-        ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width)"
+        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (width); got width={width}, x_feature={x_feature}"
         self.h = nn.Sequential(
             nn.Linear(x_feature, width), nn.Linear(width, width)
         )  # blocks.tg:3

@@ -13,7 +13,7 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         assert (
             d % heads == 0
-        ), "attention: the query width `feature` (d = 32) must be divisible by `num_heads` (heads = 4)"
+        ), f"attention: the query width `feature` (d) must be divisible by `num_heads` (heads); got d={d}, heads={heads}"
         self.x = nn.Embedding(vocab, d)  # causal_attention.tg:5
         self.y = nn.MultiheadAttention(
             d, heads, batch_first=True
@@ -34,6 +34,7 @@ class CausalSelfAttention(nn.Module):
             x,
             key_padding_mask=pad,
             attn_mask=x.new_ones(x.size(1), x.size(1), dtype=torch.bool).triu(1),
+            need_weights=False,
         )
         # [batch, token=12, feature=d]
         h = self.h(x + y)

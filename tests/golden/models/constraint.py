@@ -13,12 +13,12 @@ class Heads(nn.Module):
         super().__init__()
         assert (
             d % heads == 0
-        ), "attention: the query width `feature` (d = 64) must be divisible by `num_heads` (heads = 8)"
+        ), f"attention: the query width `feature` (d) must be divisible by `num_heads` (heads); got d={d}, heads={heads}"
         self.out = nn.MultiheadAttention(d, heads, batch_first=True)  # constraint.tg:4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=4, feature=d]
 
         # [batch, token=4, feature=d]
-        out, _ = self.out(x, x, x)
+        out, _ = self.out(x, x, x, need_weights=False)
         return out

@@ -14,7 +14,7 @@ class Signal(nn.Module):
         super().__init__()
         assert (
             channels % 2 == 0
-        ), "conv1d: `groups` (2) must divide the input channels (channels)"
+        ), f"conv1d: `groups` (2) must divide the input channels (channels); got channels={channels}"
         self.h = nn.Sequential(
             nn.Conv1d(3, channels, 5, stride=2), nn.BatchNorm1d(channels)
         )  # conv1d.tg:4

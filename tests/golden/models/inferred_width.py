@@ -13,7 +13,7 @@ class Residual(nn.Module):
         super().__init__()
         assert (
             x_feature == width
-        ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width), as it did when the module was compiled"
+        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (width), as it did when the module was compiled; got width={width}, x_feature={x_feature}"
         self.h = nn.Sequential(
             nn.Linear(x_feature, width), nn.Linear(width, width)
         )  # inferred_width.tg:3
@@ -34,7 +34,7 @@ class Model(nn.Module):
         super().__init__()
         assert (
             x_features == 64
-        ), "add: dimension `feature` of `x` (x_features) must equal that of `h` (64), as it did when the module was compiled"
+        ), f"add: dimension `feature` of `x` (x_features) must equal that of `h` (64), as it did when the module was compiled; got x_features={x_features}"
         self.h = nn.Sequential(
             Residual(width=64, x_feature=x_features), nn.LayerNorm(x_features)
         )  # inferred_width.tg:6

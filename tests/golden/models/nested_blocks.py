@@ -44,7 +44,7 @@ class FfLayer(nn.Module):
         super().__init__()
         assert (
             x_feature == width
-        ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width)"
+        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (width); got width={width}, x_feature={x_feature}"
         self.h = nn.Sequential(
             nn.LayerNorm(x_feature), Ff(width=width, x_feature=x_feature)
         )  # nested_blocks.tg:7
@@ -62,10 +62,12 @@ class FfLayer(nn.Module):
 class Tower(nn.Module):
     def __init__(self, x_feature: int, width: int, depth: int = 2) -> None:
         super().__init__()
-        assert depth >= 0, "repeat: the count (depth) must be at least 0"
+        assert (
+            depth >= 0
+        ), f"repeat: the count (depth) must be at least 0; got depth={depth}"
         assert (
             x_feature == width
-        ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width)"
+        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (width); got width={width}, x_feature={x_feature}"
         self.y = nn.Sequential(
             *[FfLayer(width=width, x_feature=x_feature) for _ in range(depth)]
         )  # nested_blocks.tg:12

@@ -13,7 +13,7 @@ class Residual(nn.Module):
         super().__init__()
         assert (
             x_feature == width
-        ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (width)"
+        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (width); got width={width}, x_feature={x_feature}"
         self.h = nn.Sequential(
             nn.Linear(x_feature, width), nn.Linear(width, width)
         )  # repeat.tg:3
@@ -34,7 +34,7 @@ class ARepeat(nn.Module):
         super().__init__()
         assert (
             x_feature == hidden
-        ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (hidden)"
+        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (hidden); got hidden={hidden}, x_feature={x_feature}"
         self.a_residual = Residual(width=hidden, x_feature=x_feature)  # repeat.tg:10
         self.a_layernorm = nn.LayerNorm(x_feature)  # repeat.tg:10
 
@@ -51,7 +51,7 @@ class BRepeat(nn.Module):
         super().__init__()
         assert (
             x_feature == hidden
-        ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (hidden)"
+        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (hidden); got hidden={hidden}, x_feature={x_feature}"
         self.b_residual = Residual(width=hidden, x_feature=x_feature)  # repeat.tg:11
         self.b_layernorm = nn.LayerNorm(x_feature)  # repeat.tg:11
 
@@ -66,7 +66,9 @@ class BRepeat(nn.Module):
 class Deep(nn.Module):
     def __init__(self, d_in: int = 32, hidden: int = 128, depth: int = 3) -> None:
         super().__init__()
-        assert depth >= 0, "repeat: the count (depth) must be at least 0"
+        assert (
+            depth >= 0
+        ), f"repeat: the count (depth) must be at least 0; got depth={depth}"
         self.h = nn.Linear(d_in, hidden)  # repeat.tg:9
         self.a = nn.Sequential(
             *[ARepeat(x_feature=hidden, hidden=hidden) for _ in range(4)]

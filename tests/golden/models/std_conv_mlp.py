@@ -43,7 +43,7 @@ class ResnetBlock(nn.Module):
         super().__init__()
         assert (
             x_channels == channels
-        ), "add: dimension `channels` of `x` (x_channels) must equal that of `h2` (channels)"
+        ), f"add: dimension `channels` of `x` (x_channels) must equal that of `h2` (channels); got channels={channels}, x_channels={x_channels}"
         self.h = nn.Sequential(
             nn.Conv2d(x_channels, channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(channels),

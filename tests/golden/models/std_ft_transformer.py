@@ -20,13 +20,10 @@ class FeatureTokenizer(nn.Module):
         super().__init__()
         assert (
             x_feature == features
-        ), "reshape: `shape` must hold as many elements (features) as the input (x_feature)"
-        assert (
-            features % features == 0
-        ), "conv1d: `groups` (features) must divide the input channels (features)"
+        ), f"reshape: `shape` must hold as many elements (features) as the input (x_feature); got features={features}, x_feature={x_feature}"
         assert (
             features * d_model % features == 0
-        ), "conv1d: `groups` (features) must divide `out_channels` (features * d_model)"
+        ), f"conv1d: `groups` (features) must divide `out_channels` (features * d_model); got d_model={d_model}, features={features}"
         self.y = nn.Conv1d(
             features, features * d_model, 1, groups=features
         )  # tabular.tg:47
@@ -68,10 +65,10 @@ class FtTransformerLayer(nn.Module):
         super().__init__()
         assert (
             x_dim2 % heads == 0
-        ), "attention: the query width `embed` (x_dim2 = 32) must be divisible by `num_heads` (heads = 4)"
+        ), f"attention: the query width `embed` (x_dim2) must be divisible by `num_heads` (heads); got heads={heads}, x_dim2={x_dim2}"
         assert (
             x_dim2 == d_model
-        ), "add: dimension 2 of `h` (x_dim2) must equal that of `f` (d_model)"
+        ), f"add: dimension 2 of `h` (x_dim2) must equal that of `f` (d_model); got d_model={d_model}, x_dim2={x_dim2}"
         self.n = nn.LayerNorm(x_dim2)  # tabular.tg:64
         self.a = nn.MultiheadAttention(
             x_dim2, heads, dropout=attention_dropout, batch_first=True
@@ -90,7 +87,7 @@ class FtTransformerLayer(nn.Module):
         # [batch, x_dim1, x_dim2]
         n = self.n(x)
         # [batch, x_dim1, x_dim2]
-        a, _ = self.a(n, n, n)
+        a, _ = self.a(n, n, n, need_weights=False)
         # [batch, x_dim1, x_dim2]
         h = x + self.h_dropout(a)
         # [batch, x_dim1, ff]
@@ -141,17 +138,16 @@ class FtTransformer(nn.Module):
         super().__init__()
         assert (
             x_feature == features
-        ), "reshape: `shape` must hold as many elements (features) as the input (x_feature)"
-        assert (
-            features % features == 0
-        ), "conv1d: `groups` (features) must divide the input channels (features)"
+        ), f"reshape: `shape` must hold as many elements (features) as the input (x_feature); got features={features}, x_feature={x_feature}"
         assert (
             features * d_model % features == 0
-        ), "conv1d: `groups` (features) must divide `out_channels` (features * d_model)"
-        assert layers >= 0, "repeat: the count (layers) must be at least 0"
+        ), f"conv1d: `groups` (features) must divide `out_channels` (features * d_model); got d_model={d_model}, features={features}"
+        assert (
+            layers >= 0
+        ), f"repeat: the count (layers) must be at least 0; got layers={layers}"
         assert (
             d_model % heads == 0
-        ), "attention: the query width `embed` (d_model = 32) must be divisible by `num_heads` (heads = 4)"
+        ), f"attention: the query width `embed` (d_model) must be divisible by `num_heads` (heads); got d_model={d_model}, heads={heads}"
         self.t = FeatureTokenizer(
             features=features, d_model=d_model, x_feature=x_feature
         )  # tabular.tg:92
@@ -208,7 +204,7 @@ class TabularResnetBlock(nn.Module):
         super().__init__()
         assert (
             x_feature == d_main
-        ), "add: dimension `feature` of `x` (x_feature) must equal that of `h` (d_main)"
+        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (d_main); got d_main={d_main}, x_feature={x_feature}"
         self.h = nn.Sequential(
             nn.BatchNorm1d(x_feature),
             nn.Linear(x_feature, hidden),
@@ -255,7 +251,9 @@ class TabularResnet(nn.Module):
         dropout_second: float = 0.0,
     ) -> None:
         super().__init__()
-        assert blocks >= 0, "repeat: the count (blocks) must be at least 0"
+        assert (
+            blocks >= 0
+        ), f"repeat: the count (blocks) must be at least 0; got blocks={blocks}"
         self.h = nn.Linear(x_feature, d_main)  # tabular.tg:33
         self.resnet_blocks = nn.Sequential(
             *[
@@ -289,11 +287,8 @@ class Tabular(nn.Module):
     def __init__(self, n_features: int = 12, n_classes: int = 3) -> None:
         super().__init__()
         assert (
-            n_features % n_features == 0
-        ), "conv1d: `groups` (n_features) must divide the input channels (n_features)"
-        assert (
             n_features * 32 % n_features == 0
-        ), "conv1d: `groups` (n_features) must divide `out_channels` (n_features * 32)"
+        ), f"conv1d: `groups` (n_features) must divide `out_channels` (n_features * 32); got n_features={n_features}"
         self.ft = FtTransformer(
             features=n_features,
             d_out=n_classes,

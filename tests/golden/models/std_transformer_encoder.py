@@ -28,10 +28,10 @@ class TransformerEncoderLayer(nn.Module):
         super().__init__()
         assert (
             x_feature % heads == 0
-        ), "attention: the query width `feature` (x_feature = 64) must be divisible by `num_heads` (heads = 4)"
+        ), f"attention: the query width `feature` (x_feature) must be divisible by `num_heads` (heads); got heads={heads}, x_feature={x_feature}"
         assert (
             x_feature == d_model
-        ), "add: dimension `feature` of `norm1` (x_feature) must equal that of `linear2` (d_model)"
+        ), f"add: dimension `feature` of `norm1` (x_feature) must equal that of `linear2` (d_model); got d_model={d_model}, x_feature={x_feature}"
         self.self_attn = nn.MultiheadAttention(
             x_feature, heads, dropout=p, batch_first=True
         )  # transformer.tg:17
@@ -47,7 +47,7 @@ class TransformerEncoderLayer(nn.Module):
         # x: [batch, token=x_token, feature=x_feature]
 
         # [batch, token=x_token, feature=x_feature]
-        self_attn, _ = self.self_attn(x, x, x)
+        self_attn, _ = self.self_attn(x, x, x, need_weights=False)
         # [batch, token=x_token, feature=x_feature]
         norm1 = self.norm1(x + self.norm1_dropout(self_attn))
         # [batch, token=x_token, feature=ff]
@@ -80,13 +80,15 @@ class TransformerEncoder(nn.Module):
         p: float = 0.1,
     ) -> None:
         super().__init__()
-        assert layers >= 0, "repeat: the count (layers) must be at least 0"
+        assert (
+            layers >= 0
+        ), f"repeat: the count (layers) must be at least 0; got layers={layers}"
         assert (
             x_feature % heads == 0
-        ), "attention: the query width `feature` (x_feature = 64) must be divisible by `num_heads` (heads = 4)"
+        ), f"attention: the query width `feature` (x_feature) must be divisible by `num_heads` (heads); got heads={heads}, x_feature={x_feature}"
         assert (
             x_feature == d_model
-        ), "add: dimension `feature` of `norm1` (x_feature) must equal that of `linear2` (d_model)"
+        ), f"add: dimension `feature` of `norm1` (x_feature) must equal that of `linear2` (d_model); got d_model={d_model}, x_feature={x_feature}"
         self.encoded = nn.Sequential(
             *[
                 TransformerEncoderLayer(
@@ -114,10 +116,12 @@ class SequenceClassifier(nn.Module):
         n_classes: int = 5,
     ) -> None:
         super().__init__()
-        assert layers >= 0, "repeat: the count (layers) must be at least 0"
+        assert (
+            layers >= 0
+        ), f"repeat: the count (layers) must be at least 0; got layers={layers}"
         assert (
             d_model % heads == 0
-        ), "attention: the query width `feature` (d_model = 64) must be divisible by `num_heads` (heads = 4)"
+        ), f"attention: the query width `feature` (d_model) must be divisible by `num_heads` (heads); got d_model={d_model}, heads={heads}"
         self.h = TransformerEncoder(
             d_model=d_model, heads=heads, ff=ff, layers=layers, x_feature=d_model
         )  # std_transformer_encoder.tg:6
