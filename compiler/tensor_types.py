@@ -88,6 +88,9 @@ class Sym:
         # `c % c == 0` for a divisibility the same size meets by itself)
         if op == "%" and a.tree == b.tree and b.value:
             return Sym(0, ("c", 0), placeholder)
+        if op == "//" and a.tree[0] == "*" and b.tree in (a.tree[1], a.tree[2]) and b.value:
+            # (k * d) // d is k: the product of sizes divided by one of them
+            return Sym(value, a.tree[1] if a.tree[2] == b.tree else a.tree[2], placeholder)
         if op in ("*", "//", "/") and b.is_const and b.value == 1:
             return Sym(value, a.tree, placeholder)
         if op == "*" and a.is_const and a.value == 1:

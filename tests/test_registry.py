@@ -44,6 +44,7 @@ FORWARD_ARGS = {"attention": {"average_attn_weights"}}
 
 # Hyper-parameters with no torch counterpart at all (tg-only), with the reason.
 TG_ONLY_PARAMS = {
+    ("flatten", "name"): "names the merged dimension (LANGUAGE.md 13.1); names live in the checker only",
     ("linear", "tie"): "weight tying (LANGUAGE.md 13): the emitted __init__ assigns the tied layer's weight",
     ("embedding", "tie"): "weight tying (LANGUAGE.md 13): the emitted __init__ assigns the tied layer's weight",
     ("attention", "causal"): "builds the causal attn_mask in emitted code; torch's is_causal is only a hint",
@@ -223,7 +224,8 @@ def test_documented_aliases():
 
 
 def _positional(name):
-    return [p.name for p in lookup(name).params]
+    """The hyper-parameters positional arguments bind to, in order (keyword-only ones left out)."""
+    return [p.name for p in lookup(name).params if not p.keyword_only]
 
 
 def test_positional_order():

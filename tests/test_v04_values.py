@@ -314,3 +314,39 @@ def test_a_repeat_of_one_block_has_no_wrapper_class():
     module, _ = _module(GPT)
     keys = set(module.state_dict())
     assert "h.0.0.a.in_proj_weight" in keys, sorted(keys)[:8]  # h = e >> repeat(...) >> layernorm
+
+
+# ------------------------------------------------------------------------------ dimension names
+
+
+def test_reshape_names_its_new_dimensions_and_flatten_and_rename_name_theirs():
+    text = ("model M(d: int = 16) {\n    input x: [batch, token=8, feature=d]\n"
+            "    y = x >> reshape([token=8, head=4, feature=d // 4])\n"
+            "    z = x >> flatten(start_dim=1, name=all)\n"
+            "    w = x >> reshape([token=-1, feature=d])\n"
+            "    r = x >> rename(feature=channel, token=time) >> mean(dim=time)\n"
+            "    output y, z, w, r\n}\n")
+    shown = _types(text)
+    assert shown["y"] == "[batch, token=8, head=4, feature=d // 4]"
+    assert shown["z"] == "[batch, all=d * 8]"
+    assert shown["w"] == "[batch, token=8, feature=d]"  # (8 * d) // d is 8
+    assert shown["r"] == "[batch, channel=d]"
+    module, _ = _module(text, d=8)
+    y, z, w, r = module(torch.randn(2, 8, 8))
+    assert y.shape == (2, 8, 4, 2) and z.shape == (2, 64) and w.shape == (2, 8, 8) and r.shape == (2, 8)
+
+
+@pytest.mark.parametrize("stmt, code", [
+    ("y = x >> rename(height=h)", "E052"),
+    ("y = x >> rename(token=feature)", "E052"),
+    ("y = x >> reshape([token=4, token=2])", "E055"),
+])
+def test_naming_errors(stmt, code):
+    errors = _errors(f"model M {{\n    input x: [batch, token=8, feature=16]\n    {stmt}\n}}\n")
+    assert errors and errors[0][0] == code, errors
+
+
+def test_causal_attention_hints_torch_and_skips_discarded_weights():
+    _, source = _module(GPT)
+    flat = " ".join(source.split())
+    assert "is_causal=True" in flat and "need_weights=False" in flat

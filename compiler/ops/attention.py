@@ -115,6 +115,7 @@ def _emit(ctx) -> Emission:
         ref = next((e for e in ctx.exprs[:3] if e.isidentifier()), f"({ctx.exprs[0]})")
         length = f"{ref}.size(1)"
         args.append(f"attn_mask={ref}.new_ones({length}, {length}, dtype=torch.bool).triu(1)")
+        args.append("is_causal=True")  # the mask is the causal one: torch may take its causal kernel
     if len(ctx.discarded) > 1 and ctx.discarded[1]:
         args.append("need_weights=False")  # the weights are discarded: torch takes its fused fast path
     elif not ctx.arg("average_weights").value:

@@ -180,6 +180,25 @@ class _DimName(ParamType):
 
 
 DIMNAME = _DimName("dimname", "a dimension name", accepts=())
+
+
+@dataclass(frozen=True)
+class _Renames(ParamType):
+    """Pairs `old=new` of dimension names (the keywords of `rename`)."""
+
+    def check(self, expr: A.Expr, checker: Checker) -> None:
+        items = expr.items if isinstance(expr, A.ListExpr) else ()
+        if not items or not all(isinstance(i, A.NamedItem) for i in items):
+            checker.mismatch(expr, self.describe)
+            return
+        for item in items:
+            DIMNAME.check(item.value, checker)  # type: ignore[union-attr]
+
+    def evaluate(self, expr: A.Expr, eval_expr: EvalExpr, as_index: AsIndex) -> Any:
+        return [(i.name, DIMNAME.evaluate(i.value, eval_expr, as_index)) for i in expr.items]  # type: ignore
+
+
+RENAMES = _Renames("renames", "dimension renames, `old=new`", accepts=())
 INT = _Int("int", "an integer")
 FLOAT = _Float("float", "a number", accepts=("int", "float"))
 BOOL = _Bool("bool", "`true` or `false`", accepts=("bool",))
@@ -288,7 +307,7 @@ DIM_OR_DIMS = _DimOrDims("dim_or_dims", "a dimension name or an index, or a list
 
 # Every hyper-parameter type, by name, in the order the help pages list them.
 PARAM_TYPES: dict[str, ParamType] = {
-    t.name: t for t in (INT, FLOAT, BOOL, STR, DIM, DIMS, DIM_OR_DIMS, INTS, SHAPE, PADDING, SECTIONS, DIMNAME)
+    t.name: t for t in (INT, FLOAT, BOOL, STR, DIM, DIMS, DIM_OR_DIMS, INTS, SHAPE, PADDING, SECTIONS, DIMNAME, RENAMES)
 }
 
 

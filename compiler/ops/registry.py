@@ -83,6 +83,9 @@ class OpSpec:
     optional_inputs: int = 0
     outputs_from: str | None = None
     varargs: str | None = None
+    # a "renames" hyper-parameter that collects every keyword argument the op has no parameter for,
+    # as `old=new` pairs: `rename(feature=channel)`
+    varkw: str | None = None
     library: str | None = None
     family: str = ""
     # the PyTorch class this op wraps (for the signature test and help pages), if any

@@ -6,7 +6,7 @@ import ast
 from typing import Any
 
 from ..diagnostics import suggest
-from ..tensor_types import Dim, DimRef, Sym, TType, tidy
+from ..tensor_types import Dim, DimRef, NamedSize, Sym, TType, tidy
 from .context import ShapeCtx
 from .drawing import Case, Draw, Name, dim_ref, divisors, float_input, maybe, put, sized_input, strategies
 from .registry import Emission, HyperParam, OpSpec, register
@@ -89,7 +89,9 @@ def _flatten_shape(ctx: ShapeCtx):
     extents = [d.extent for d in merged]
     size = tidy(_product(extents)) if None not in extents else None  # `3 * height * width` at run time
     others = {d.name for i, d in enumerate(x.dims) if not start <= i <= end}
-    name = FLAT_NAME if FLAT_NAME not in others else None
+    name = ctx.arg("name") or (FLAT_NAME if FLAT_NAME not in others else None)
+    if name in others:
+        ctx.error(f"`{name}` already names a dimension of `{ctx.input_names[0]}` {x.show()}", code="E052")
     return [x.with_dims([*x.dims[:start], Dim.of(name, size), *x.dims[end + 1 :]])]
 
 
@@ -111,10 +113,11 @@ def _flatten_emit(ctx) -> Emission:
 class _Entry:
     """One output dimension of `reshape`: a named input dimension (`source`), a size, or -1."""
 
-    __slots__ = ("dim", "source", "infer")
+    __slots__ = ("dim", "source", "infer", "rename")
 
-    def __init__(self, dim: Dim, source: int | None = None, infer: bool = False):
+    def __init__(self, dim: Dim, source: int | None = None, infer: bool = False, rename: str | None = None):
         self.dim, self.source, self.infer = dim, source, infer
+        self.rename = rename  # the name written in `shape` (`[token=n, feature=d]`)
 
 
 class _Plan:
@@ -138,7 +141,12 @@ def _reshape_entries(ctx: ShapeCtx, x: TType) -> list[_Entry]:
     names = [d.name for d in x.dims]
     entries: list[_Entry] = []
     for item in items:
-        if isinstance(item, DimRef) and item.name is not None:
+        rename = None
+        if isinstance(item, NamedSize):  # `token=n`: a size, named
+            rename, item = item.name, item.size
+            if rename in [e.rename for e in entries]:
+                ctx.error(f"`{rename}` names two dimensions of `shape`", code="E055")
+        if isinstance(item, DimRef) and item.name is not None and rename is None:
             if item.name not in names:
                 ctx.error(f"`{ctx.input_names[0]}` {x.show()} has no dimension named `{item.name}`",
                           suggest(item.name, [n for n in names if n])
@@ -154,11 +162,11 @@ def _reshape_entries(ctx: ShapeCtx, x: TType) -> list[_Entry]:
             if item.is_const and item.value == -1:
                 if any(e.infer for e in entries):
                     ctx.error("-1 appears twice in `shape`; only one size can be inferred", code="E055")
-                entries.append(_Entry(Dim(None, None), infer=True))
+                entries.append(_Entry(Dim(None, None), infer=True, rename=rename))
             elif item.value < 1:
                 ctx.error(f"sizes in `shape` must be positive (or -1 once), not {item.value}", code="E055")
             else:
-                entries.append(_Entry(Dim(None, item)))
+                entries.append(_Entry(Dim(None, item), rename=rename))
         else:
             ctx.error("`shape` lists sizes (integers or parameters), -1, and names of the input's dimensions",
                       code="E055")
@@ -208,6 +216,13 @@ def _reshape_plan(ctx: ShapeCtx) -> _Plan:
         if not in_total.same_expr(out_total):
             ctx.require(in_total.equals(out_total),
                         f"`shape` must hold as many elements ({out_total.render()}) as the input ({in_total.render()})")
+    renames = {i: e.rename for i, e in enumerate(_reshape_entries(ctx, x)) if e.rename}
+    for i, name in renames.items():
+        entries[i] = _Entry(entries[i].dim.renamed(name), entries[i].source, entries[i].infer, name)
+    taken = [e.dim.name for e in entries if e.dim.name]
+    if len(taken) != len(set(taken)) and renames:
+        ctx.error(f"`shape` gives two dimensions one name ({', '.join(sorted(set(n for n in taken if taken.count(n) > 1)))})",
+                  code="E055")
     out = x.with_dims([x.dims[0], *(e.dim for e in entries)])
 
     # the dimensions that change: leading and trailing input dimensions named in place stay out
@@ -402,6 +417,8 @@ register(
                 doc="First dimension to flatten (the default keeps the batch dimension).",
             ),
             HyperParam("end_dim", "dim", default=-1, doc="Last dimension to flatten (inclusive)."),
+            HyperParam("name", "dimname", default=None, keyword_only=True,
+                       doc="The merged dimension's name (`feature` unless another dimension has it)."),
         ),
         example="h = x >> conv2d(16, 3) >> flatten >> linear(10)",
         shape_doc="[batch, d1, ..., dn] -> [batch, ..., feature=d_start * ... * d_end, ...]",

@@ -179,6 +179,26 @@ def _expand_emit(ctx) -> Emission:
     return Emission(call=f"{_target(ctx.exprs[0])}.expand_as({ctx.exprs[1]})")
 
 
+def _rename_shape(ctx: ShapeCtx):
+    x = ctx.in_types[0]
+    dims = list(x.dims)
+    for old, new in ctx.arg("names") or []:
+        k = next((i for i, d in enumerate(dims) if d.name == old), None)
+        if k is None:
+            ctx.error(f"`{ctx.input_names[0]}` {x.show()} has no dimension named `{old}`",
+                      f"its dimensions are {', '.join(d.name or str(i) for i, d in enumerate(x.dims))}", code="E052")
+        if dims[k].batch:
+            ctx.error("the batch dimension keeps its name", code="E052")
+        if any(d.name == new for i, d in enumerate(dims) if i != k):
+            ctx.error(f"`{new}` already names a dimension of `{ctx.input_names[0]}` {x.show()}", code="E052")
+        dims[k] = dims[k].renamed(new)
+    return [x.with_dims(dims)]
+
+
+def _rename_emit(ctx) -> Emission:
+    return Emission(call=ctx.exprs[0])  # names live in the checker only: nothing to compute
+
+
 # ------------------------------------------------------------------------------ autotest
 
 
@@ -288,6 +308,31 @@ register(
         shape=_unsqueeze_shape,
         emit=_unsqueeze_emit,
         autotest=_unsqueeze_strategy,
+    )
+)
+
+def _rename_strategy(draw: Draw, spec) -> Case:
+    x = float_input(draw, "x")
+    dims = list(x.dims)
+    dims[-1] = ("feature", dims[-1][1])  # at least one named dimension
+    named = [k for k in range(1, len(dims)) if dims[k][0]]
+    k = draw(strategies().sampled_from(named))
+    # `names=[feature=renamed]`: the list spelling of the keywords `rename(x, feature=renamed)`
+    return Case([Tensor(x.name, dims)], {"names": [Name(f"{dims[k][0]}=renamed")]})
+
+
+register(
+    OpSpec(
+        name="rename",
+        doc="Renames dimensions: `rename(feature=channel)` (the values are unchanged).",
+        family="reshape",
+        params=(HyperParam("names", "renames", doc="The renames, as keywords `old=new`."),),
+        varkw="names",
+        example="y = x >> rename(feature=channel)",
+        shape_doc="[..., old, ...] -> [..., new, ...]",
+        shape=_rename_shape,
+        emit=_rename_emit,
+        autotest=_rename_strategy,
     )
 )
 

@@ -49,6 +49,7 @@ class Callee:
     has_weights: bool = True
     varargs: str | None = None  # the hyper-parameter that collects the remaining positional ones
     max_operands: int | None = None  # a variadic op that takes at most this many (sub, div)
+    varkw: str | None = None  # the hyper-parameter that collects the keywords it has no parameter for
 
     def param(self, name: str) -> CalleeParam | None:
         for p in self.params:
@@ -78,6 +79,7 @@ def op_callee(spec: OpSpec) -> Callee:
         has_weights=spec.has_weights,
         varargs=spec.varargs,
         max_operands=spec.max_operands,
+        varkw=spec.varkw,
     )
 
 
@@ -337,6 +339,13 @@ class _Binding:
             p = callee.param(a.name)
             if p is None and a.name in callee.inputs and callee.inputs.index(a.name) == len(self.inputs):
                 self.add_input(a.value)  # an input by its name, in its place: `expand(p, like=x)`
+                continue
+            if p is None and callee.varkw is not None:  # `rename(feature=channel)`
+                pairs = self.bound.get(callee.varkw)
+                items = (*pairs.items, ) if isinstance(pairs, A.ListExpr) else ()
+                item = A.NamedItem(a.span, a.name, a.name_span, a.value)
+                span = a.span if not items else items[0].span.to(a.span)
+                self.bind_param(callee.varkw, A.ListExpr(span, (*items, item)), span)
                 continue
             if p is None:
                 if a.name in callee.inputs:

@@ -34,6 +34,7 @@ class CausalSelfAttention(nn.Module):
             x,
             key_padding_mask=pad,
             attn_mask=x.new_ones(x.size(1), x.size(1), dtype=torch.bool).triu(1),
+            is_causal=True,
             need_weights=False,
         )
         # [batch, token=12, feature=d]
