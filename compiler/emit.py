@@ -206,6 +206,7 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
                 line = view.init_lines[sequential_line[base]]
                 head, where = line.rsplit("  # ", 1)
                 view.init_lines[sequential_line[base]] = f"{head}, {em.module}  # {where}"
+            view.init_lines.extend(em.init)
             tie = node.arg("tie")
             if tie is not None:
                 view.init_lines.append(f"{m}.weight = {attr_expr(layer_attrs[tie.id])}.weight  # tied to `{tie.id}`")

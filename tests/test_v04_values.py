@@ -350,3 +350,13 @@ def test_causal_attention_hints_torch_and_skips_discarded_weights():
     _, source = _module(GPT)
     flat = " ".join(source.split())
     assert "is_causal=True" in flat and "need_weights=False" in flat
+
+
+def test_a_causal_mask_of_a_known_length_is_a_buffer_made_once():
+    text = "model C(t: int = 6) {\n    input x: [batch, token=t, feature=8]\n    a, _ = attention(x, x, x, heads=2, causal=true)\n}\n"
+    module, source = _module(text)
+    assert "register_buffer" in source and "attn_mask=self.a.causal_mask" in " ".join(source.split())
+    assert "causal_mask" not in " ".join(module.state_dict())  # not saved: made by the constructor
+    x = torch.randn(2, 6, 8)
+    want, _ = module.a(x, x, x, attn_mask=torch.ones(6, 6, dtype=torch.bool).triu(1), need_weights=False)
+    torch.testing.assert_close(module.eval()(x), want)

@@ -109,18 +109,27 @@ def _emit(ctx) -> Emission:
     args = list(ctx.exprs[:3])
     if len(ctx.exprs) > 3:
         args.append(f"key_padding_mask={ctx.exprs[3]}")
+    init: tuple[str, ...] = ()
     if ctx.arg("causal").value:
-        # Queries and keys have one length here; read it from an input that is a plain name, so
-        # an inlined expression is not evaluated twice.
-        ref = next((e for e in ctx.exprs[:3] if e.isidentifier()), f"({ctx.exprs[0]})")
-        length = f"{ref}.size(1)"
-        args.append(f"attn_mask={ref}.new_ones({length}, {length}, dtype=torch.bool).triu(1)")
+        size = q.dims[1].size
+        if size is not None:
+            # a length known when the module is built: the mask is made once, a buffer of the
+            # attention module (not saved in the state dict)
+            init = (f"{ctx.m}.register_buffer(\"causal_mask\", torch.ones({ctx.r(size)}, {ctx.r(size)}, "
+                    "dtype=torch.bool).triu(1), persistent=False)",)
+            args.append(f"attn_mask={ctx.m}.causal_mask")
+        else:
+            # Queries and keys have one length here, known when the model runs; read it from an
+            # input that is a plain name, so an inlined expression is not evaluated twice.
+            ref = next((e for e in ctx.exprs[:3] if e.isidentifier()), f"({ctx.exprs[0]})")
+            length = f"{ref}.size(1)"
+            args.append(f"attn_mask={ref}.new_ones({length}, {length}, dtype=torch.bool).triu(1)")
         args.append("is_causal=True")  # the mask is the causal one: torch may take its causal kernel
     if len(ctx.discarded) > 1 and ctx.discarded[1]:
         args.append("need_weights=False")  # the weights are discarded: torch takes its fused fast path
     elif not ctx.arg("average_weights").value:
         args.append("average_attn_weights=False")
-    return Emission(call=f"{ctx.m}({', '.join(args)})", module=module, unpack="{}, {}", first="[0]")
+    return Emission(call=f"{ctx.m}({', '.join(args)})", module=module, unpack="{}, {}", first="[0]", init=init)
 
 
 def _params(ctx) -> int:

@@ -163,6 +163,8 @@ class Emission:
     module: str | None = None
     unpack: str | None = None
     first: str = "[0]"
+    # lines for `__init__` after the submodule is made (`{m}` is its attribute): a buffer, say
+    init: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, OpSpec] = {}

@@ -18,6 +18,11 @@ class CausalSelfAttention(nn.Module):
         self.y = nn.MultiheadAttention(
             d, heads, batch_first=True
         )  # causal_attention.tg:6
+        self.y.register_buffer(
+            "causal_mask",
+            torch.ones(12, 12, dtype=torch.bool).triu(1),
+            persistent=False,
+        )
         self.h = nn.LayerNorm(d)  # causal_attention.tg:7
         self.logits = nn.Linear(d, vocab)  # causal_attention.tg:8
 
@@ -33,7 +38,7 @@ class CausalSelfAttention(nn.Module):
             x,
             x,
             key_padding_mask=pad,
-            attn_mask=x.new_ones(x.size(1), x.size(1), dtype=torch.bool).triu(1),
+            attn_mask=self.y.causal_mask,
             is_causal=True,
             need_weights=False,
         )
