@@ -123,7 +123,7 @@ def test_generated_files_are_standalone_and_formatted(tmp_path):
             assert roots <= allowed_top, f"{name} imports {roots - allowed_top} at top level"
             assert "tgc" not in roots
     train = (out / "train.py").read_text()
-    assert '"unfreeze", "target": ["enc_mlp"]' in train
+    assert '"unfreeze", "target": ["enc"]' in train
 
 
 def test_model_file_output_with_train_section_says_a_folder_is_needed(tmp_path, capsys):
