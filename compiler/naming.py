@@ -41,8 +41,10 @@ MODULE_ATTRS = {
 }
 
 # A value used once, inside the statement that produces it, is inlined into its use; at most this
-# many calls nest in one expression.
+# many calls nest in one expression, and at most one submodule call is nested inside another
+# (`self.b(torch.relu(self.a(x)))`, as nanoGPT writes it; a third is bound to a local first).
 MAX_NESTING = 3
+MAX_NESTED_MODULES = 1
 
 
 class Namespace:
@@ -235,19 +237,25 @@ def _forward_locals(graph: ir.Graph, attrs: Mapping[int, str] = {}) -> tuple[dic
             ns.map[v] = ns.name(node.target if node else "out")
     locals_: dict[str, str] = {inp.name: ns.name(inp.name) for inp in graph.inputs}
     depth_of: dict[str, int] = {}  # inlined value -> the depth of calls its expression nests
+    modules_of: dict[str, int] = {}  # inlined value -> the submodule calls in its expression
     inline: set[str] = set()
     whole = _whole_sequences(graph, attrs)
     for index, node in enumerate(graph.nodes):
         depth = max((depth_of.pop(v) for v in node.inputs if v in depth_of), default=0)
+        modules = sum(modules_of.pop(v) for v in node.inputs if v in modules_of)
         if index in whole:
             depth -= 1  # the next member of an nn.Sequential called whole (`self.h(x)`): nests nothing
+        elif index in attrs:
+            modules += 1
         first = node.outputs[0]
         looped = isinstance(node, ir.Repeat) and len(node.inputs) > 1  # `for layer in self.h:` lines
         if looped:
             locals_[step_local(node)] = ns.name("layer")
         if (not looped and "." in first and first not in graph.outputs and uses.get(first, 0) == 1
-                and all(uses.get(o, 0) == 0 for o in node.outputs[1:]) and depth < MAX_NESTING):
+                and all(uses.get(o, 0) == 0 for o in node.outputs[1:]) and depth < MAX_NESTING
+                and modules <= MAX_NESTED_MODULES):
             depth_of[first] = depth + 1
+            modules_of[first] = modules
             inline.add(first)
             continue
         if len(node.outputs) == 1:

@@ -217,7 +217,10 @@ def plus(a: Sym, b: Sym) -> Sym:
 
 def tidy(size: Sym) -> Sym:
     """The same size with its sums collected: `(s - k + 4) // 2` for `(s + (2 - (k - 1) - 1 + 2)) // 2`."""
-    return Sym(size.value, _tidy(size.tree), size.placeholder)
+    tree = _tidy(size.tree)
+    # a run-time size that cancels out (`token - (token - 2)`) is a constant, known now
+    value = tree[1] if tree[0] == "c" else size.value
+    return Sym(value, tree, size.placeholder)
 
 
 def _int_const(tree: tuple) -> bool:

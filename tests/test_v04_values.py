@@ -360,3 +360,9 @@ def test_a_causal_mask_of_a_known_length_is_a_buffer_made_once():
     x = torch.randn(2, 6, 8)
     want, _ = module.a(x, x, x, attn_mask=torch.ones(6, 6, dtype=torch.bool).triu(1), need_weights=False)
     torch.testing.assert_close(module.eval()(x), want)
+
+
+def test_a_slice_from_the_end_of_a_run_time_dimension_has_a_known_size():
+    # `token - (token - 2)` is 2: the tidied size is a constant known now, not a run-time one
+    shown = _types("model M {\n    input x: [batch, token, feature=8]\n    j = x[token=-2:]\n}\n")
+    assert shown["j"] == "[batch, token=2, feature=8]"

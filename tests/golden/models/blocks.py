@@ -23,7 +23,9 @@ class Residual(nn.Module):
         # x: [batch, feature=x_feature]
 
         # [batch, feature=width]
-        h = self.h[1](self.h_dropout(torch.relu(self.h[0](x))))
+        h = self.h_dropout(torch.relu(self.h[0](x)))
+        # [batch, feature=width]
+        h = self.h[1](h)
         # [batch, feature=x_feature]
         y = x + h
         return y

@@ -217,9 +217,11 @@ class TabularResnetBlock(nn.Module):
         # x: [batch, feature=x_feature]
 
         # [batch, feature=hidden]
-        h = self.h_dropout(torch.relu(self.h[1](self.h[0](x))))
+        h = self.h[1](self.h[0](x))
         # [batch, feature=d_main]
-        h = self.h_dropout_1(self.h[2](h))
+        h = self.h[2](self.h_dropout(torch.relu(h)))
+        # [batch, feature=d_main]
+        h = self.h_dropout_1(h)
         # [batch, feature=x_feature]
         y = x + h
         return y
