@@ -78,8 +78,20 @@ def emit_views(checked: Checked, source: str, names: Names | None = None) -> lis
     names = names or name_program(checked)
     class_names = {key: ClassInfo(n.cls) for key, n in names.classes.items()}
     views = []
+    emitted: dict[tuple, str] = {}  # a class's text without its name and comments -> its name
     for cls in checked.classes:  # blocks and repeat bodies, callees first
         view = _model_view(cls, source, names.classes[cls.key], class_names)
+        same = _class_text(view)
+        if same in emitted and not single_block_body(cls.graph):
+            # the same class as one emitted already (another variant or repeat, equal but for
+            # comments): emitted once, and its uses construct that one
+            class_names[cls.key].name = emitted[same]
+            class_names[cls.key].outer = view.outer
+            class_names[cls.key].sizes = view.sizes
+            view.emitted = False
+            views.append(view)
+            continue
+        emitted.setdefault(same, view.name)
         class_names[cls.key].outer = view.outer  # the enclosing parameters a repeat body uses
         class_names[cls.key].sizes = view.sizes  # the input sizes its constructor takes
         if single_block_body(cls.graph):
@@ -99,6 +111,15 @@ class ClassInfo:
     outer: list[str] = field(default_factory=list)  # enclosing parameters, passed by name
     sizes: list[str] = field(default_factory=list)  # input sizes the constructor takes
     single: tuple | None = None  # a body that is one block call: (that call's args, its node)
+
+
+def _class_text(view: ClassView) -> tuple:
+    """A class's code without its name and its comments, to find classes emitted twice."""
+    def code(lines: list[str]) -> tuple:
+        return tuple(line.split("  # ")[0] for line in lines if not line.lstrip().startswith("#"))
+
+    return (tuple(view.init_args), code(view.init_lines), tuple(view.forward_args), code(view.forward_lines),
+            view.returns, tuple(view.outer), tuple(view.sizes), tuple(view.frozen), view.loads)
 
 
 def format_code(text: str) -> str:

@@ -114,7 +114,7 @@ class Names:
 def name_program(checked: Checked) -> Names:
     """The naming pass: names of every class of `checked`, in emission order."""
     classes = Namespace(RESERVED | defined_names(support_code(checked)))
-    by_key = {cls.key: _graph_names(cls, classes.fresh(camel(cls.graph.name))) for cls in checked.classes}
+    by_key = {cls.key: _graph_names(cls, classes.fresh(camel(_class_base(cls.graph)))) for cls in checked.classes}
     models = tuple(_graph_names(shapes, classes.fresh(shapes.graph.name)) for shapes in checked.models)
     return Names(by_key, models)
 
@@ -326,6 +326,16 @@ def defined_names(sources: list[str]) -> set[str]:
             elif isinstance(node, ast.Assign):
                 names.update(t.id for t in node.targets if isinstance(t, ast.Name))
     return names
+
+
+def _class_base(graph: ir.Graph) -> str:
+    """What a class is called: a block by its name, a repeat body by what it applies
+    (`linear >> relu` is `LinearRelu`, not the statement's `HRepeat`)."""
+    if graph.kind != "repeat" or not graph.nodes:
+        return graph.name
+    ops = list(dict.fromkeys(n.op for n in graph.nodes))
+    # one op alone would read as torch's own class (`Linear`): `LinearStep`
+    return "_".join(ops[:3]) + ("_step" if len(ops) > 3 or len(ops) == 1 else "")
 
 
 def camel(name: str) -> str:

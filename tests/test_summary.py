@@ -140,7 +140,7 @@ def test_repeat_rows_sum_their_steps(monkeypatch):
     result = check("std_transformer_encoder.tg")
     s = summarize(result.checked, result.checked.models[0])
     by_name = {r.name: r for r in s.rows}
-    step1, step2 = by_name["encoded_transformer_encoder_layer #1"], by_name["encoded_transformer_encoder_layer #2"]
+    step1, step2 = by_name["transformer_encoder_layer #1"], by_name["transformer_encoder_layer #2"]
     assert by_name["encoded"].params == step1.params + step2.params
     top = next(r for r in s.rows if r.name == "h" and r.depth == 0)
     assert top.params == by_name["encoded"].params

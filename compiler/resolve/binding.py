@@ -398,6 +398,8 @@ class _Binding:
         # an op of the statement's own chain is named after the statement (LANGUAGE.md 13: `self.v`);
         # one inside a call argument or arithmetic gets a derived name (`v_linear`)
         label = f"{self.base}_{callee.name}" if getattr(scope, "nested", 0) else self.base
+        if getattr(scope, "op_labels", False):  # a repeat body, a class of its own: `self.linear`
+            label = callee.name
         scope.nodes.append(
             (ir.OpCall if callee.kind == "op" else ir.BlockCall)(
                 self.span, callee.name, tuple(self.inputs), args, tuple(outputs), frozen, self.base, label,

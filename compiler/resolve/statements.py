@@ -112,6 +112,7 @@ class GraphResolver:
         # > 0 while resolving a value inside a call argument, arithmetic or an index: its ops get
         # derived names (`v_linear`), not the statement's
         self.nested = 0
+        self.op_labels = False  # a repeat body: its ops' submodules are named after the ops
         # `layer NAME = op(...)`: defined, not applied; each `v >> NAME` shares its weights
         self.layers: dict[str, Layer] = {}
 
@@ -841,6 +842,7 @@ class GraphResolver:
         sub = GraphResolver(self.parent, "repeat", f"{base}_repeat", self.signatures)
         sub.params = self.params
         sub.nested = 1  # the body is a class of its own: its ops are named by what they are
+        sub.op_labels = True
         sub.owner_kind = self.owner_kind
         body_in = "x"
         sub.values[body_in] = Value(body_in, el.span, "input", used=True, internal=True)

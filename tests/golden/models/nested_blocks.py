@@ -7,16 +7,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class HRepeat(nn.Module):
+class LinearRelu(nn.Module):
     def __init__(self, x_feature: int, width: int) -> None:
         super().__init__()
-        self.h_linear = nn.Linear(x_feature, width)  # nested_blocks.tg:16
+        self.linear = nn.Linear(x_feature, width)  # nested_blocks.tg:16
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, token=x_token, feature=x_feature]
 
         # [batch, token=x_token, feature=width]
-        y = torch.relu(self.h_linear(x))
+        y = torch.relu(self.linear(x))
         return y
 
 
@@ -86,9 +86,9 @@ class Nested(nn.Module):
     def __init__(self, d_in: int = 8, width: int = 16) -> None:
         super().__init__()
         self.h = nn.Sequential(
-            HRepeat(x_feature=d_in, width=width),
-            HRepeat(x_feature=width, width=width),
-            HRepeat(x_feature=width, width=width),
+            LinearRelu(x_feature=d_in, width=width),
+            LinearRelu(x_feature=width, width=width),
+            LinearRelu(x_feature=width, width=width),
         )  # nested_blocks.tg:16
         self.y = Tower(width=width, x_feature=width)  # nested_blocks.tg:17
         self.z = Tower(width=width, depth=1, x_feature=width)  # nested_blocks.tg:18

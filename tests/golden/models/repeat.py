@@ -31,37 +31,20 @@ class Residual(nn.Module):
         return y
 
 
-class ARepeat(nn.Module):
+class ResidualLayernorm(nn.Module):
     def __init__(self, x_feature: int, hidden: int) -> None:
         super().__init__()
         assert (
             x_feature == hidden
         ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (hidden); got hidden={hidden}, x_feature={x_feature}"
-        self.a_residual = Residual(width=hidden, x_feature=x_feature)  # repeat.tg:10
-        self.a_layernorm = nn.LayerNorm(x_feature)  # repeat.tg:10
+        self.residual = Residual(width=hidden, x_feature=x_feature)  # repeat.tg:10
+        self.layernorm = nn.LayerNorm(x_feature)  # repeat.tg:10
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
 
         # [batch, feature=x_feature]
-        y = self.a_layernorm(self.a_residual(x))
-        return y
-
-
-class BRepeat(nn.Module):
-    def __init__(self, x_feature: int, hidden: int) -> None:
-        super().__init__()
-        assert (
-            x_feature == hidden
-        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (hidden); got hidden={hidden}, x_feature={x_feature}"
-        self.b_residual = Residual(width=hidden, x_feature=x_feature)  # repeat.tg:11
-        self.b_layernorm = nn.LayerNorm(x_feature)  # repeat.tg:11
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, feature=x_feature]
-
-        # [batch, feature=x_feature]
-        y = self.b_layernorm(self.b_residual(x))
+        y = self.layernorm(self.residual(x))
         return y
 
 
@@ -73,10 +56,10 @@ class Deep(nn.Module):
         ), f"repeat: the count (depth) must be at least 0; got depth={depth}"
         self.h = nn.Linear(d_in, hidden)  # repeat.tg:9
         self.a = nn.Sequential(
-            *[ARepeat(x_feature=hidden, hidden=hidden) for _ in range(4)]
+            *[ResidualLayernorm(x_feature=hidden, hidden=hidden) for _ in range(4)]
         )  # repeat.tg:10
         self.b = nn.Sequential(
-            *[BRepeat(x_feature=hidden, hidden=hidden) for _ in range(depth)]
+            *[ResidualLayernorm(x_feature=hidden, hidden=hidden) for _ in range(depth)]
         )  # repeat.tg:11
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,16 +6,16 @@ import torch
 from torch import nn
 
 
-class HRepeat(nn.Module):
+class LinearStep(nn.Module):
     def __init__(self, x_feature: int, n: int) -> None:
         super().__init__()
-        self.h_linear = nn.Linear(x_feature, n)  # repeat_same_names.tg:3
+        self.linear = nn.Linear(x_feature, n)  # repeat_same_names.tg:3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
 
         # [batch, feature=n]
-        y = self.h_linear(x)
+        y = self.linear(x)
         return y
 
 
@@ -25,7 +25,7 @@ class A(nn.Module):
     def __init__(self, x_feature: int, n: int) -> None:
         super().__init__()
         self.h = nn.Sequential(
-            HRepeat(x_feature=x_feature, n=n), HRepeat(x_feature=n, n=n)
+            LinearStep(x_feature=x_feature, n=n), LinearStep(x_feature=n, n=n)
         )  # repeat_same_names.tg:3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -38,16 +38,16 @@ class A(nn.Module):
         return y
 
 
-class HRepeat_1(nn.Module):
+class LinearRelu(nn.Module):
     def __init__(self, x_feature: int, n: int) -> None:
         super().__init__()
-        self.h_linear = nn.Linear(x_feature, n)  # repeat_same_names.tg:7
+        self.linear = nn.Linear(x_feature, n)  # repeat_same_names.tg:7
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [batch, feature=x_feature]
 
         # [batch, feature=n]
-        y = torch.relu(self.h_linear(x))
+        y = torch.relu(self.linear(x))
         return y
 
 
@@ -55,7 +55,7 @@ class B(nn.Module):
     def __init__(self, x_feature: int, n: int) -> None:
         super().__init__()
         self.h = nn.Sequential(
-            HRepeat_1(x_feature=x_feature, n=n), HRepeat_1(x_feature=n, n=n)
+            LinearRelu(x_feature=x_feature, n=n), LinearRelu(x_feature=n, n=n)
         )  # repeat_same_names.tg:7
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
