@@ -366,3 +366,44 @@ def test_a_slice_from_the_end_of_a_run_time_dimension_has_a_known_size():
     # `token - (token - 2)` is 2: the tidied size is a constant known now, not a run-time one
     shown = _types("model M {\n    input x: [batch, token, feature=8]\n    j = x[token=-2:]\n}\n")
     assert shown["j"] == "[batch, token=2, feature=8]"
+
+
+# ------------------------------------------------------------------------------ found by the v0.4 differential generator
+
+
+def test_a_context_value_named_like_the_step_input_is_the_outer_value():
+    text = ("block b() (x, m) -> y { y = add(x, m) }\nmodel M(d: int = 8) {\n"
+            "    input x: [batch, token, feature=d]\n    u = x >> repeat(2) { b(x) >> linear }\n    output u\n}\n")
+    module, _ = _module(text)
+    x = torch.randn(2, 3, 8)
+    want = x
+    for step in module.u:
+        want = step.linear(want + x)  # every step adds the model's input, not its own
+    torch.testing.assert_close(module(x), want)
+
+
+def test_a_context_value_named_like_the_step_output_checks():
+    text = ("block b() (x, m) -> y { y = x + (m >> linear) }\nmodel M(d: int = 8) {\n"
+            "    input y: [batch, token, feature=d]\n    v2 = y >> repeat(1) { b(y) }\n    output v2\n}\n")
+    module, _ = _module(text)
+    assert module(torch.randn(2, 3, 8)).shape == (2, 3, 8)
+
+
+def test_repeats_with_context_verify_in_chains_with_zero_steps_and_without_weights():
+    from tgc.compiler.emit import emit
+    from tgc.runtime.compile_time.verify import verify
+
+    text = ("block b() (x, m) -> y { y = x + (m >> linear) }\nblock c() (x, m) -> y { y = x + m }\n"
+            "model M(d: int = 8, n: int = 0) {\n    input inp: [batch, token, feature=d]\n    v = inp >> relu\n"
+            "    u = inp >> repeat(1) { b(v) } >> linear(d)\n    w = inp >> linear(d) >> repeat(2) { b(v) }\n"
+            "    z = inp >> repeat(n) { b(v) }\n    q = inp >> repeat(2) { c(v) }\n    output u, w, z, q\n}\n")
+    checked = _check(text).checked
+    assert verify(checked, "v.tg", source=emit(checked, "v.tg")) == []
+
+
+def test_positions_need_an_embedding_table_as_long_as_the_input():
+    text = ("model M(d: int = 8) {\n    input x: [batch, token=6, feature=d]\n"
+            "    a = x + (arange(x, dim=token) >> embedding(5, d))\n    output a\n}\n")
+    assert [c for c, _ in _errors(text)] == ["E053"]
+    shapes = _check(text.replace("token=6", "token")).checked.models[0]
+    assert any(r.condition.render() == "5 >= token" for r in shapes.runtime_requires)

@@ -17,6 +17,7 @@ from .drawing import Case, Draw, dim_ref, float_input, maybe, put, strategies
 from .registry import Emission, HyperParam, OpSpec, register
 
 _INPLACE = "emitted code never modifies its input in place (branches may share it)"
+_ELEMENTWISE = "[*] -> [*] (element-wise)"
 
 
 # ------------------------------------------------------------------------------ rules
@@ -85,19 +86,34 @@ def _identity(ctx) -> Emission:
 
 # ------------------------------------------------------------------------------ the ops
 
-register(
-    OpSpec(
-        name="relu",
-        doc="Rectified linear unit, max(x, 0), element-wise.",
-        family="activation",
-        torch_module="torch.nn.ReLU",
-        omitted={"inplace": _INPLACE},
-        example="h = x >> linear(128) >> relu",
-        shape_doc="[*] -> [*] (element-wise)",
-        shape=_same,
-        emit=_function("torch.relu"),
-    )
+# The element-wise functions without hyper-parameters: one row each (name, doc, torch module,
+# whether that module takes `inplace`, example, shape doc, shape rule, emission).
+_PLAIN = (
+    ('relu', "Rectified linear unit, max(x, 0), element-wise.", "torch.nn.ReLU", True, "h = x >> linear(128) >> relu", _ELEMENTWISE, _same, _function("torch.relu")),
+    ('silu', "Sigmoid linear unit (swish), x * sigmoid(x), element-wise.", "torch.nn.SiLU", True, "h = x >> linear(256) >> silu", _ELEMENTWISE, _same, _function("F.silu")),
+    ('tanh', "Hyperbolic tangent, element-wise.", "torch.nn.Tanh", False, "h = x >> linear(64) >> tanh", _ELEMENTWISE, _same, _function("torch.tanh")),
+    ('sigmoid', "Logistic sigmoid, 1 / (1 + exp(-x)), element-wise.", "torch.nn.Sigmoid", False, "p = x >> linear(1) >> sigmoid", _ELEMENTWISE, _same, _function("torch.sigmoid")),
+    ('relu6', "ReLU capped at 6, min(max(x, 0), 6), element-wise.", "torch.nn.ReLU6", True, "h = x >> conv2d(32, 3, padding=1) >> relu6", _ELEMENTWISE, _same, _function("F.relu6")),
+    ('selu', "Scaled exponential linear unit, scale * elu(x, alpha) with torch's fixed constants, element-wise.", "torch.nn.SELU", True, "h = x >> linear(128) >> selu", _ELEMENTWISE, _same, _function("F.selu")),
+    ('hardswish', "Hard swish, x * relu6(x + 3) / 6, element-wise (MobileNetV3).", "torch.nn.Hardswish", True, "h = x >> conv2d(16, 3, padding=1) >> hardswish", _ELEMENTWISE, _same, _function("F.hardswish")),
+    ('hardsigmoid', "Hard sigmoid, relu6(x + 3) / 6, element-wise.", "torch.nn.Hardsigmoid", True, "g = x >> linear(64) >> hardsigmoid", _ELEMENTWISE, _same, _function("F.hardsigmoid")),
+    ('mish', "Mish, x * tanh(softplus(x)), element-wise.", "torch.nn.Mish", True, "h = x >> linear(128) >> mish", _ELEMENTWISE, _same, _function("F.mish")),
 )
+
+for _name, _doc, _module, _inplace, _example, _shape_doc, _shape, _emit in _PLAIN:
+    register(
+        OpSpec(
+            name=_name,
+            doc=_doc,
+            family="activation",
+            torch_module=_module,
+            omitted={"inplace": _INPLACE} if _inplace else {},
+            example=_example,
+            shape_doc=_shape_doc,
+            shape=_shape,
+            emit=_emit,
+        )
+    )
 
 register(
     OpSpec(
@@ -141,46 +157,6 @@ register(
         shape_doc="[*] -> [*] (element-wise)",
         shape=_same,
         emit=_leaky_relu,
-    )
-)
-
-register(
-    OpSpec(
-        name="silu",
-        doc="Sigmoid linear unit (swish), x * sigmoid(x), element-wise.",
-        family="activation",
-        torch_module="torch.nn.SiLU",
-        omitted={"inplace": _INPLACE},
-        example="h = x >> linear(256) >> silu",
-        shape_doc="[*] -> [*] (element-wise)",
-        shape=_same,
-        emit=_function("F.silu"),
-    )
-)
-
-register(
-    OpSpec(
-        name="tanh",
-        doc="Hyperbolic tangent, element-wise.",
-        family="activation",
-        torch_module="torch.nn.Tanh",
-        example="h = x >> linear(64) >> tanh",
-        shape_doc="[*] -> [*] (element-wise)",
-        shape=_same,
-        emit=_function("torch.tanh"),
-    )
-)
-
-register(
-    OpSpec(
-        name="sigmoid",
-        doc="Logistic sigmoid, 1 / (1 + exp(-x)), element-wise.",
-        family="activation",
-        torch_module="torch.nn.Sigmoid",
-        example="p = x >> linear(1) >> sigmoid",
-        shape_doc="[*] -> [*] (element-wise)",
-        shape=_same,
-        emit=_function("torch.sigmoid"),
     )
 )
 
@@ -509,21 +485,6 @@ def _elu_strategy(draw: Draw, spec) -> Case:
 
 # ------------------------------------------------------------------------------ more ops (v0.4)
 
-_ELEMENTWISE = "[*] -> [*] (element-wise)"
-
-register(
-    OpSpec(
-        name="relu6",
-        doc="ReLU capped at 6, min(max(x, 0), 6), element-wise.",
-        family="activation",
-        torch_module="torch.nn.ReLU6",
-        omitted={"inplace": _INPLACE},
-        example="h = x >> conv2d(32, 3, padding=1) >> relu6",
-        shape_doc=_ELEMENTWISE,
-        shape=_same,
-        emit=_function("F.relu6"),
-    )
-)
 
 register(
     OpSpec(
@@ -550,48 +511,6 @@ register(
 
 register(
     OpSpec(
-        name="selu",
-        doc="Scaled exponential linear unit, scale * elu(x, alpha) with torch's fixed constants, element-wise.",
-        family="activation",
-        torch_module="torch.nn.SELU",
-        omitted={"inplace": _INPLACE},
-        example="h = x >> linear(128) >> selu",
-        shape_doc=_ELEMENTWISE,
-        shape=_same,
-        emit=_function("F.selu"),
-    )
-)
-
-register(
-    OpSpec(
-        name="hardswish",
-        doc="Hard swish, x * relu6(x + 3) / 6, element-wise (MobileNetV3).",
-        family="activation",
-        torch_module="torch.nn.Hardswish",
-        omitted={"inplace": _INPLACE},
-        example="h = x >> conv2d(16, 3, padding=1) >> hardswish",
-        shape_doc=_ELEMENTWISE,
-        shape=_same,
-        emit=_function("F.hardswish"),
-    )
-)
-
-register(
-    OpSpec(
-        name="hardsigmoid",
-        doc="Hard sigmoid, relu6(x + 3) / 6, element-wise.",
-        family="activation",
-        torch_module="torch.nn.Hardsigmoid",
-        omitted={"inplace": _INPLACE},
-        example="g = x >> linear(64) >> hardsigmoid",
-        shape_doc=_ELEMENTWISE,
-        shape=_same,
-        emit=_function("F.hardsigmoid"),
-    )
-)
-
-register(
-    OpSpec(
         name="hardtanh",
         doc="Clips values to [min_val, max_val], element-wise.",
         family="activation",
@@ -612,20 +531,6 @@ register(
         shape=_hardtanh_shape,
         emit=_function_kw("F.hardtanh", {"min_val": -1.0, "max_val": 1.0}),
         autotest=_hardtanh_strategy,
-    )
-)
-
-register(
-    OpSpec(
-        name="mish",
-        doc="Mish, x * tanh(softplus(x)), element-wise.",
-        family="activation",
-        torch_module="torch.nn.Mish",
-        omitted={"inplace": _INPLACE},
-        example="h = x >> linear(128) >> mish",
-        shape_doc=_ELEMENTWISE,
-        shape=_same,
-        emit=_function("F.mish"),
     )
 )
 

@@ -844,13 +844,18 @@ class GraphResolver:
         sub.nested = 1  # the body is a class of its own: its ops are named by what they are
         sub.op_labels = True
         sub.owner_kind = self.owner_kind
-        body_in = "x"
+        # the body's own input and output names must not be the names of context values it uses
+        # (`repeat(2) { b(x) }` passes the outer `x`, not the step's input)
+        taken = {a.value.id for inner in el.body.elements if isinstance(inner, A.OpElement)
+                 for a in inner.args if isinstance(a.value, A.Name)}  # the names the body's calls pass
+        body_in = next(n for n in ("x", "h", "inp", *(f"x{k}" for k in range(len(taken) + 1))) if n not in taken)
+        body_out = next(n for n in ("y", "out", *(f"y{k}" for k in range(len(taken) + 1))) if n not in taken)
         sub.values[body_in] = Value(body_in, el.span, "input", used=True, internal=True)
         sub.inputs.append(ir.InputDef(el.span, body_in, "float32", None, True))
         cur = body_in
         context: list[str] = []  # values of this scope the body uses: further inputs of the repeat
         for k, inner in enumerate(el.body.elements):
-            name = "y" if k == len(el.body.elements) - 1 else sub.fresh(base)
+            name = body_out if k == len(el.body.elements) - 1 else sub.fresh(base)
             if isinstance(inner, A.RepeatElement):
                 res = sub._repeat(inner, cur, index, base, (name,))
             elif inner.has_parens:

@@ -310,8 +310,15 @@ class _ChildTracer(torch.fx.Tracer):
         self.members = members  # `v.0`, `v.1`: a statement's ops in its nn.Sequential are children too
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
-        return ("." not in module_qualified_name or module_qualified_name in self.members
-                or super().is_leaf_module(m, module_qualified_name))
+        name = module_qualified_name
+        if "." not in name or name in self.members:
+            return True
+        # a step of a repeat with context values: the loop over an nn.ModuleList calls each step
+        parent = name.rsplit(".", 1)[0]
+        if ("." not in parent or parent in self.members) and isinstance(
+                self.root.get_submodule(parent), torch.nn.ModuleList):
+            return True
+        return super().is_leaf_module(m, name)
 
 
 def _elements(module: torch.nn.Module | None) -> int | None:
@@ -490,11 +497,16 @@ def _compare_modules(run: Run, shapes, names) -> list[str]:
     for target in (n.target for n in run.graph.nodes if n.op == "call_module"):
         parts = target.split(".")
         if parts[0] in members:
-            called.extend([target] if len(parts) > 1 else members[parts[0]])
+            # a member, or a step of a member that loops (`u.0.1`: step 1 of the ModuleList `u.0`)
+            owner = next((m for m in members[parts[0]] if target == m or target.startswith(m + ".")), None)
+            called.extend([owner] if owner is not None else members[parts[0]])
         else:
             called.append(parts[0])
     called = [k for k, _ in itertools.groupby(called)]
-    expected = [k for k, _ in itertools.groupby(full)]  # a layer applied twice in a row: one run
+    # a repeat with context values that runs 0 times is an empty nn.ModuleList: nothing is called
+    looped_empty = {a for a in full if isinstance(run.module.get_submodule(a), torch.nn.ModuleList)
+                    and len(run.module.get_submodule(a)) == 0}
+    expected = [k for k, _ in itertools.groupby(a for a in full if a not in looped_empty)]  # a layer applied twice in a row: one run
     if called == expected:
         return []
     # difflib is quadratic in the worst case: only the part between the common prefix and the
