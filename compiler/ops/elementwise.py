@@ -163,41 +163,16 @@ def _normalize_strategy(draw: Draw, spec) -> Case:
 
 # ------------------------------------------------------------------------------ the ops
 
-register(
-    OpSpec(
-        name="exp",
-        doc="Exponential, e ** x, element-wise (floating-point inputs).",
-        family="elementwise",
-        example="scale = x >> linear(64) >> exp",
-        shape_doc=_ELEMENTWISE,
-        shape=_float,
-        emit=_function("torch.exp"),
-    )
+# The float functions without hyper-parameters: (name, doc, example, shape doc, shape rule, emission).
+_PLAIN = (
+    ('exp', "Exponential, e ** x, element-wise (floating-point inputs).", "scale = x >> linear(64) >> exp", _ELEMENTWISE, _float, _function("torch.exp")),
+    ('log', "Natural logarithm, element-wise (floating-point inputs; NaN below 0, -inf at 0).", "logp = x >> softmax >> log", _ELEMENTWISE, _float, _function("torch.log")),
+    ('sqrt', "Square root, element-wise (floating-point inputs; NaN below 0).", "std = x >> softplus >> sqrt", _ELEMENTWISE, _float, _function("torch.sqrt")),
 )
 
-register(
-    OpSpec(
-        name="log",
-        doc="Natural logarithm, element-wise (floating-point inputs; NaN below 0, -inf at 0).",
-        family="elementwise",
-        example="logp = x >> softmax >> log",
-        shape_doc=_ELEMENTWISE,
-        shape=_float,
-        emit=_function("torch.log"),
-    )
-)
-
-register(
-    OpSpec(
-        name="sqrt",
-        doc="Square root, element-wise (floating-point inputs; NaN below 0).",
-        family="elementwise",
-        example="std = x >> softplus >> sqrt",
-        shape_doc=_ELEMENTWISE,
-        shape=_float,
-        emit=_function("torch.sqrt"),
-    )
-)
+for _name, _doc, _example, _shape_doc, _shape, _emit in _PLAIN:
+    register(OpSpec(name=_name, doc=_doc, family="elementwise", example=_example, shape_doc=_shape_doc,
+                    shape=_shape, emit=_emit))
 
 register(
     OpSpec(
