@@ -159,8 +159,20 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
     view.node_attrs = dict(names.attrs)
 
     used: list[str] = []  # the constructor arguments the class body reads, in order
+    # an input size the class asserts equal to its parameters (`x_feature == d`) is that expression:
+    # no constructor argument, no assert that the class's only callers meet by construction
+    derived, kept_asserts = _derived_sizes(shapes) if is_class else ({}, list(shapes.asserts))
+
+    def shown(name: str) -> str:  # a parameter in a shape comment: its source name, or what it is
+        if name in derived:
+            text = derived[name].render(shown)
+            return f"({text})" if " " in text else text
+        return name
 
     def pyname(name: str) -> str:
+        if name in derived:
+            text = derived[name].render(pyname)
+            return f"({text})" if " " in text else text
         if name not in used:
             used.append(name)
         return names.init[name]
@@ -175,7 +187,7 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
     for inp in graph.inputs:
         view.forward_args.append(f"{local(inp.name)}: torch.Tensor")
     for inp in graph.inputs:
-        view.forward_lines.append(f"# {local(inp.name)}: {_comment_text(shapes.types[inp.name].show())}")
+        view.forward_lines.append(f"# {local(inp.name)}: {_comment_text(shapes.types[inp.name].show(shown))}")
     if graph.inputs:
         view.forward_lines.append("")  # the inputs' shapes, then one shape comment per statement
 
@@ -244,7 +256,7 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
         if isinstance(node, ir.Repeat) and len(node.inputs) > 1:
             # context values go to every step: a loop, as nanoGPT's `for block in self.h`
             step, out = local(step_local(node)), local(first)
-            view.forward_lines.append(f"# {_comment_text(out_types[0].show())}")
+            view.forward_lines.append(f"# {_comment_text(out_types[0].show(shown))}")
             if out != in_exprs[0]:
                 view.forward_lines.append(f"{out} = {in_exprs[0]}")
             view.forward_lines.append(f"for {step} in {m}:")
@@ -260,7 +272,7 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
             pending[first] = f"{em.call}{em.first}" if tuple_valued else em.call
             continue
         call = f"{em.call}{em.first}" if tuple_valued and len(node.outputs) == 1 else em.call
-        view.forward_lines.append(f"# {_comment_text(out_types[0].show())}")
+        view.forward_lines.append(f"# {_comment_text(out_types[0].show(shown))}")
         if len(node.outputs) == 1:
             view.forward_lines.append(f"{local(first)} = {call}")
         else:
@@ -271,7 +283,7 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
         view.init_lines[line] = f"{head})  # {where}"
 
     keep = [f"self.{attr} = {pyname(param)}" for param, attr in stored.items()]
-    asserts = [f"assert {a.condition.render(pyname)}, {_assert_message(a, pyname)}" for a in shapes.asserts]
+    asserts = [f"assert {a.condition.render(pyname)}, {_assert_message(a, pyname)}" for a in kept_asserts]
     if view.frozen:
         # frozen submodules, by name: train() keeps them in eval mode; unfreezing removes a name
         keep.append("self.frozen_modules = {" + ", ".join(repr(a) for a in view.frozen) + "}")
@@ -341,6 +353,31 @@ def _called_whole(graph: ir.Graph, names: GraphNames, members: list[int], emissi
         if emission(index, m).call != f"{m}(x)":
             return False
     return True
+
+
+def _derived_sizes(shapes: GraphShapes) -> tuple[dict[str, Sym], list]:
+    """The input sizes of a class that its asserts make equal to an expression over its declared
+    parameters (`x_feature == d`), and the asserts left. Every call site the compiler emits was
+    checked with that equality (or asserts it itself), so the class computes the size instead of
+    taking it: `nn.Linear(d, d)`, not `nn.Linear(x_feature, d)` and `assert x_feature == d`."""
+    sizes = set(shapes.size_params)
+    derived: dict[str, Sym] = {}
+    kept = []
+    for a in shapes.asserts:
+        tree = a.condition.tree
+        pair = None
+        if tree[0] == "==":
+            for side, other in ((tree[1], tree[2]), (tree[2], tree[1])):
+                if side[0] == "p" and side[1] in sizes and side[1] not in derived:
+                    rhs = Sym(None, other)
+                    if not (rhs.params() & sizes):
+                        pair = (side[1], rhs)
+                        break
+        if pair is None:
+            kept.append(a)
+        else:
+            derived[pair[0]] = pair[1]
+    return derived, kept
 
 
 def _assert_message(a, pyname) -> str:

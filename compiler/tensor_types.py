@@ -329,12 +329,13 @@ class Dim:
         """The same dimension (and run-time size) under another name."""
         return Dim.of(name, self.extent, self.batch) if self.extent is not None else Dim(name, None, None, self.batch)
 
-    def show(self) -> str:
+    def show(self, name: Callable[[str], str] = lambda n: n) -> str:
+        """`token`, `feature=d`, `height=height // 2`; `name` renders the parameters in sizes."""
         if self.size is None:
             if self.rt is not None:
-                return f"{self.name}={self.rt.render()}" if self.name else self.rt.render()
+                return f"{self.name}={self.rt.render(name)}" if self.name else self.rt.render(name)
             return self.name or "?"
-        size = self.size.render()
+        size = self.size.render(name)
         return f"{self.name}={size}" if self.name else size
 
 
@@ -349,9 +350,9 @@ class TType:
     def rank(self) -> int:
         return len(self.dims)
 
-    def show(self) -> str:
+    def show(self, name: Callable[[str], str] = lambda n: n) -> str:
         prefix = "" if self.dtype == "float32" else self.dtype
-        return prefix + "[" + ", ".join(d.show() for d in self.dims) + "]"
+        return prefix + "[" + ", ".join(d.show(name) for d in self.dims) + "]"
 
     def replace_dim(self, index: int, dim: Dim) -> "TType":
         dims = list(self.dims)

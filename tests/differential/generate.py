@@ -1558,6 +1558,7 @@ MODEL_NAMES = {
     "layers": ["layers"],
     "axis": ["axis"],
     "vocab": ["vocab"],
+    "positions": ["block_size", "max_len"],
     "groups": ["groups"],
     "cut": ["n_keep", "lo", "hi"],
     "scale": ["scale"],
@@ -1567,7 +1568,7 @@ MODEL_NAMES = {
 BLOCK_NAMES = {
     "size": ["d", "m", "w", "c"], "heads": ["h", "nh"], "count": ["n", "r"], "kernel": ["kk", "q"],
     "stride": ["s"], "pad": ["pd"], "layers": ["nl"], "axis": ["ax", "dd"], "vocab": ["nv"],
-    "groups": ["g"], "p": ["pp", "rate"], "flag": ["f", "on"], "cut": ["nk", "lo"], "scale": ["sf"],
+    "positions": ["npos"], "groups": ["g"], "p": ["pp", "rate"], "flag": ["f", "on"], "cut": ["nk", "lo"], "scale": ["sf"],
 }
 TYPES = {"p": "float", "flag": "bool"}
 BLOCK_BASENAMES = ["ff", "res", "proj", "mix", "head", "unit", "cell", "stage"]
@@ -2100,11 +2101,10 @@ class Scope:
 
     def _context_repeat(self) -> bool:
         """`v = h >> repeat(n) { b(m, ...) }`: a block with a second input, a value of the scope
-        (LANGUAGE.md 13, repeat with context). Kept clear of three compiler bugs: the repeat is the
-        statement's only element, runs at least once at the defaults and its body has weights
-        (otherwise the emitted module, correct, fails `verify`); the context is not named `x` (the
-        emitted step class then passes its own input in its place) nor `y` (`tgc check` then fails
-        with an internal error, "y is produced twice")."""
+        (LANGUAGE.md 13, repeat with context). The repeat is the statement's only element or one of
+        a longer chain (`h >> repeat(1) { b(m) } >> linear(d)`, `h >> linear(d) >> repeat(2) { b(m) }`),
+        its count may be 0 (a literal or a parameter), its body may have no weights (`y = x + m`),
+        and the context may be named like the body's input or output (`x`, `y`)."""
         if self.depth >= 2:
             return False
         base = self.pick(lambda s: s.dtype == "float32" and s.rank >= 2 and s.dims[0].batch
@@ -2112,18 +2112,37 @@ class Scope:
         if base is None:
             return False
         x = self.values[base]
-        ctx = [n for n, s in self.values.items() if shape_eq(s, x) and n not in ("x", "y")]
+        ctx = [n for n, s in self.values.items() if shape_eq(s, x)]
         if not ctx:
             return False
-        m = self.rng.choice(ctx)
+        named = [n for n in ctx if n in ("x", "y")]
+        m = self.rng.choice(named) if named and self.rng.random() < 0.5 else self.rng.choice(ctx)
         el = self.new_context_block(x, m)
         if el is None:
             return False
-        count: Expr = Lit(self.rng.choice([1, 2])) if self.rng.random() < 0.5 else self.int_expr(
-            "count", [1, 2, 3], ok=lambda v: isinstance(v, int) and v >= 1, literal=0.0)
-        if self.emit(Assign([self.fresh_value()], [base], [RepeatEl(count, [el])])) is None:
+        count: Expr = Lit(self.rng.choice([0, 1, 1, 2])) if self.rng.random() < 0.5 else self.int_expr(
+            "count", [0, 1, 2, 3], ok=lambda v: isinstance(v, int) and v >= 0, literal=0.0)
+        chain: list[Any] = [RepeatEl(count, [el])]
+        r = self.rng.random()
+        if r < 0.3:  # h >> e >> repeat(n) { b(m) }, the element keeping h's shape
+            pre = self.propose(x, preserve=True, allow_repeat=False)
+            if pre is not None:
+                chain.insert(0, pre)
+        if 0.2 <= r < 0.6:  # ... >> repeat(n) { b(m) } >> e
+            post = self.propose(x, allow_repeat=False)
+            if post is not None:
+                chain.append(post)
+        if self.emit(Assign([self.fresh_value()], [base], chain)) is None:
             return False
         self.gen.features["repeat:context"] += 1
+        if len(chain) > 1:
+            self.gen.features["repeat:context:chain"] += 1
+        if isinstance(count, Lit):
+            self.gen.features[f"repeat:context:{count.value}"] += 1
+        else:
+            self.gen.features["repeat:context:param"] += 1
+        if m in ("x", "y"):
+            self.gen.features[f"repeat:context:named-{m}"] += 1
         return True
 
     def _p_reshape(self, x, preserve):
@@ -2246,11 +2265,10 @@ class Scope:
 
     def new_context_block(self, x: Shape, m: str) -> BlockEl | None:
         """A block `(x, ctx) -> y` that keeps x's shape and combines it with `ctx` (the caller's value
-        `m`), through a weighted op: the emitted repeat class of a body without weights fails
-        verification (a compiler bug, left out)."""
+        `m`), through a weighted op or without weights (`y = x + m`); its output is often named `y`."""
         gen = self.gen
         bs = Scope(gen, "block", self, self.depth + 1)
-        in_name, ctx_name = self.rng.choice([("x", "m"), ("inp", "ctx"), ("t", "mem")])
+        in_name, ctx_name = self.rng.choice([("x", "m"), ("inp", "ctx"), ("t", "mem"), ("x", "mem")])
         for name, shape in ((in_name, x), (ctx_name, self.values[m])):
             dims = []
             for k, d in enumerate(shape.dims):
@@ -2262,25 +2280,42 @@ class Scope:
                     dims.append(Dim(d.name, s, d.batch))
             bs.values[name] = Shape(tuple(dims), shape.dtype)
         bs.inputs = [in_name, ctx_name]
-        e = bs.equal_size(bs.values[in_name].dims[-1].size)
-        lin = bs._op("linear", {"out_features": e}, 1)
+        follow = self.rng.random() < 0.5
+        y_out = self.rng.random() < 0.5
+        v = "y" if y_out and not follow else bs.fresh_value()
         r = self.rng.random()
-        v = bs.fresh_value()
-        if r < 0.4:
-            st = Assign([v], [in_name, ctx_name], [lin], expr=VBin("+", VName(in_name), VChain(VName(ctx_name), [lin])))
-        elif r < 0.7:
-            st = Assign([v], [in_name, ctx_name], [bs._op("add", {}), lin], call=True)
-        else:
-            gate = bs._op("sigmoid", {})
-            st = Assign([v], [in_name, ctx_name], [lin, gate],
-                        expr=VBin("*", VName(in_name), VChain(VName(ctx_name), [lin, gate])))
+        X, C = VName(in_name), VName(ctx_name)
+        if r < 0.6:
+            e = bs.equal_size(bs.values[in_name].dims[-1].size)
+            lin = bs._op("linear", {"out_features": e}, 1)
+            if r < 0.25:
+                st = Assign([v], [in_name, ctx_name], [lin], expr=VBin("+", X, VChain(C, [lin])))
+            elif r < 0.42:
+                st = Assign([v], [in_name, ctx_name], [bs._op("add", {}), lin], call=True)
+            else:
+                gate = bs._op("sigmoid", {})
+                st = Assign([v], [in_name, ctx_name], [lin, gate], expr=VBin("*", X, VChain(C, [lin, gate])))
+        else:  # no weights
+            gen.features["block:context:no-weights"] += 1
+            q = self.rng.random()
+            if q < 0.35:
+                st = Assign([v], [in_name, ctx_name], [], expr=VBin("+", X, C))
+            elif q < 0.55:
+                st = Assign([v], [in_name, ctx_name], [], expr=VBin(self.rng.choice(["*", "-"]), X, C))
+            elif q < 0.75:
+                st = Assign([v], [in_name, ctx_name], [bs._op(self.rng.choice(["add", "mul"]), {})], call=True)
+            else:
+                act = bs._op(self.rng.choice(["relu", "tanh", "sigmoid"]), {})
+                st = Assign([v], [in_name, ctx_name], [act], expr=VBin("+", X, VChain(C, [act])))
         if bs.emit(st) is None:
             return None
-        if self.rng.random() < 0.5:
+        if follow:
             el = bs.propose(bs.values[v], preserve=True, allow_repeat=False)
-            if el is not None and bs.emit(Assign([bs.fresh_value()], [v], [el])) is None:
+            if el is not None and bs.emit(Assign(["y" if y_out else bs.fresh_value()], [v], [el])) is None:
                 return None
         out = list(bs.values)[-1]
+        if out == "y":
+            gen.features["block:context:out-y"] += 1
         name = gen.block_name()
         block = Block(name, bs.params, bs.inputs, [out], bs.stmts, dict(bs.kinds))
         gen.blocks[name] = block
@@ -2550,16 +2585,21 @@ class Scope:
             e = VBin(self.rng.choice(["+", "*"]), X, p) if self.rng.random() < 0.7 else VBin("+", p, X)
             return self._emit_expr(e, "arith:parameter")
         if r < 0.8:  # positions: x + (arange(x, dim=token) >> embedding(k, d))
-            if x.rank < 3 or x.dims[-1].size.value is None or x.dims[-1].batch or not x.dims[-2].name:
-                return False
-            names = [d.name for d in x.dims]
+            def fits(s: Shape) -> bool:
+                if s.dtype != "float32" or s.rank < 3 or not s.dims[0].batch or s.dims[-1].size.value is None \
+                        or s.dims[-1].batch or not s.dims[-2].name:
+                    return False
+                emb = "embedding" if s.dims[-2].name == "feature" else "feature"
+                return s.dims[-1].name in (None, emb) and [d.name for d in s.dims].count(s.dims[-2].name) == 1
+            if not fits(x):  # another value that has positions, where there is one
+                base = self.pick(fits)
+                if base is None:
+                    return False
+                x, X = self.values[base], VName(base)
             pos = x.dims[-2]
-            emb_name = "embedding" if pos.name == "feature" else "feature"
-            if x.dims[-1].name not in (None, emb_name) or names.count(pos.name) > 1:
-                return False
-            # num_embeddings covers every position the harness draws (run-time sizes up to 17) after
-            # any one mutation of its numbers: the checker does not compare positions with it (a bug)
-            vocab = Bin("+", Lit(32), Lit(32))
+            # num_embeddings may be smaller than the positions (run-time sizes up to 17, or a literal
+            # or parameter size): the checker requires k >= the length, an error or a run-time requirement
+            vocab = self.int_expr("positions", [4, 8, 12, 16, 32, 64], literal=0.5)
             emb = self._op("embedding", {"num_embeddings": vocab, "embedding_dim": self.equal_size(x.dims[-1].size)}, 2)
             ar = VCall(self._op("arange", {"dim": DimRef(pos.name)}, self.rng.choice([0, 1])), [X])
             return self._emit_expr(VBin("+", X, VChain(ar, [emb])), "arith:arange")

@@ -9,24 +9,21 @@ from torch import nn
 class Residual(nn.Module):
     """Section 4: blocks, reusable parametrised sub-graphs, used exactly like ops."""
 
-    def __init__(self, x_feature: int, width: int, p: float = 0.0) -> None:
+    def __init__(self, width: int, p: float = 0.0) -> None:
         super().__init__()
-        assert (
-            x_feature == width
-        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (width); got width={width}, x_feature={x_feature}"
         self.h = nn.Sequential(
-            nn.Linear(x_feature, width), nn.Linear(width, width)
+            nn.Linear(width, width), nn.Linear(width, width)
         )  # blocks.tg:3
         self.h_dropout = nn.Dropout(p)  # blocks.tg:3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, feature=x_feature]
+        # x: [batch, feature=width]
 
         # [batch, feature=width]
         h = self.h_dropout(torch.relu(self.h[0](x)))
         # [batch, feature=width]
         h = self.h[1](h)
-        # [batch, feature=x_feature]
+        # [batch, feature=width]
         y = x + h
         return y
 
@@ -52,8 +49,8 @@ class Blocks(nn.Module):
         super().__init__()
         self.h = nn.Sequential(
             nn.Linear(d_in, hidden),
-            Residual(width=hidden, x_feature=hidden),
-            Residual(width=hidden, p=0.1, x_feature=hidden),
+            Residual(width=hidden),
+            Residual(width=hidden, p=0.1),
         )  # blocks.tg:13
         self.p = TwoHeads(width=32, x_feature=hidden)  # blocks.tg:14
 

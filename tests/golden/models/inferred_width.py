@@ -9,24 +9,21 @@ from torch import nn
 class Residual(nn.Module):
     """An input without a declared width takes the size its first constraining use needs."""
 
-    def __init__(self, x_feature: int, width: int, p: float = 0.0) -> None:
+    def __init__(self, width: int, p: float = 0.0) -> None:
         super().__init__()
-        assert (
-            x_feature == width
-        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (width), as it did when the module was compiled; got width={width}, x_feature={x_feature}"
         self.h = nn.Sequential(
-            nn.Linear(x_feature, width), nn.Linear(width, width)
+            nn.Linear(width, width), nn.Linear(width, width)
         )  # inferred_width.tg:3
         self.h_dropout = nn.Dropout(p)  # inferred_width.tg:3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, feature=x_feature]
+        # x: [batch, feature=width]
 
         # [batch, feature=width]
         h = self.h_dropout(torch.relu(self.h[0](x)))
         # [batch, feature=width]
         h = self.h[1](h)
-        # [batch, feature=x_feature]
+        # [batch, feature=width]
         y = x + h
         return y
 
@@ -38,7 +35,7 @@ class Model(nn.Module):
             x_features == 64
         ), f"add: dimension `feature` of `x` (x_features) must equal that of `h` (64), as it did when the module was compiled; got x_features={x_features}"
         self.h = nn.Sequential(
-            Residual(width=64, x_feature=x_features), nn.LayerNorm(x_features)
+            Residual(width=64), nn.LayerNorm(x_features)
         )  # inferred_width.tg:6
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

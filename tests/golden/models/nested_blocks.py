@@ -40,44 +40,38 @@ class Ff(nn.Module):
 class FfLayer(nn.Module):
     """A pre-norm residual feed-forward layer."""
 
-    def __init__(self, x_feature: int, width: int) -> None:
+    def __init__(self, width: int) -> None:
         super().__init__()
-        assert (
-            x_feature == width
-        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (width); got width={width}, x_feature={x_feature}"
         self.h = nn.Sequential(
-            nn.LayerNorm(x_feature), Ff(width=width, x_feature=x_feature)
+            nn.LayerNorm(width), Ff(width=width, x_feature=width)
         )  # nested_blocks.tg:7
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, token=x_token, feature=x_feature]
+        # x: [batch, token=x_token, feature=width]
 
         # [batch, token=x_token, feature=width]
         h = self.h(x)
-        # [batch, token=x_token, feature=x_feature]
+        # [batch, token=x_token, feature=width]
         y = x + h
         return y
 
 
 class Tower(nn.Module):
-    def __init__(self, x_feature: int, width: int, depth: int = 2) -> None:
+    def __init__(self, width: int, depth: int = 2) -> None:
         super().__init__()
         assert (
             depth >= 0
         ), f"repeat: the count (depth) must be at least 0; got depth={depth}"
-        assert (
-            x_feature == width
-        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (width); got width={width}, x_feature={x_feature}"
         self.y = nn.Sequential(
-            *[FfLayer(width=width, x_feature=x_feature) for _ in range(depth)]
+            *[FfLayer(width=width) for _ in range(depth)]
         )  # nested_blocks.tg:12
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # x: [batch, token=x_token, feature=x_feature]
+        # x: [batch, token=x_token, feature=width]
 
-        # [batch, token=x_token, feature=x_feature]
+        # [batch, token=x_token, feature=width]
         skip = x
-        # [batch, token=x_token, feature=x_feature]
+        # [batch, token=x_token, feature=width]
         y = self.y(x)
         return y, skip
 
@@ -90,8 +84,8 @@ class Nested(nn.Module):
             LinearRelu(x_feature=width, width=width),
             LinearRelu(x_feature=width, width=width),
         )  # nested_blocks.tg:16
-        self.y = Tower(width=width, x_feature=width)  # nested_blocks.tg:17
-        self.z = Tower(width=width, depth=1, x_feature=width)  # nested_blocks.tg:18
+        self.y = Tower(width=width)  # nested_blocks.tg:17
+        self.z = Tower(width=width, depth=1)  # nested_blocks.tg:18
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # x: [batch, token=5, feature=d_in]

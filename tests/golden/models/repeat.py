@@ -9,41 +9,35 @@ from torch import nn
 class Residual(nn.Module):
     """Section 5: `repeat` applies a braced chain several times, with fresh weights each time."""
 
-    def __init__(self, x_feature: int, width: int, p: float = 0.0) -> None:
+    def __init__(self, width: int, p: float = 0.0) -> None:
         super().__init__()
-        assert (
-            x_feature == width
-        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (width); got width={width}, x_feature={x_feature}"
         self.h = nn.Sequential(
-            nn.Linear(x_feature, width), nn.Linear(width, width)
+            nn.Linear(width, width), nn.Linear(width, width)
         )  # repeat.tg:3
         self.h_dropout = nn.Dropout(p)  # repeat.tg:3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, feature=x_feature]
+        # x: [batch, feature=width]
 
         # [batch, feature=width]
         h = self.h_dropout(torch.relu(self.h[0](x)))
         # [batch, feature=width]
         h = self.h[1](h)
-        # [batch, feature=x_feature]
+        # [batch, feature=width]
         y = x + h
         return y
 
 
 class ResidualLayernorm(nn.Module):
-    def __init__(self, x_feature: int, hidden: int) -> None:
+    def __init__(self, hidden: int) -> None:
         super().__init__()
-        assert (
-            x_feature == hidden
-        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (hidden); got hidden={hidden}, x_feature={x_feature}"
-        self.residual = Residual(width=hidden, x_feature=x_feature)  # repeat.tg:10
-        self.layernorm = nn.LayerNorm(x_feature)  # repeat.tg:10
+        self.residual = Residual(width=hidden)  # repeat.tg:10
+        self.layernorm = nn.LayerNorm(hidden)  # repeat.tg:10
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, feature=x_feature]
+        # x: [batch, feature=hidden]
 
-        # [batch, feature=x_feature]
+        # [batch, feature=hidden]
         y = self.layernorm(self.residual(x))
         return y
 
@@ -56,10 +50,10 @@ class Deep(nn.Module):
         ), f"repeat: the count (depth) must be at least 0; got depth={depth}"
         self.h = nn.Linear(d_in, hidden)  # repeat.tg:9
         self.a = nn.Sequential(
-            *[ResidualLayernorm(x_feature=hidden, hidden=hidden) for _ in range(4)]
+            *[ResidualLayernorm(hidden=hidden) for _ in range(4)]
         )  # repeat.tg:10
         self.b = nn.Sequential(
-            *[ResidualLayernorm(x_feature=hidden, hidden=hidden) for _ in range(depth)]
+            *[ResidualLayernorm(hidden=hidden) for _ in range(depth)]
         )  # repeat.tg:11
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

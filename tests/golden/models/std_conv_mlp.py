@@ -39,13 +39,10 @@ class ResnetBlock(nn.Module):
     Parameters:
       channels: number of channels of the input and of both convolutions."""
 
-    def __init__(self, x_channels: int, channels: int) -> None:
+    def __init__(self, channels: int) -> None:
         super().__init__()
-        assert (
-            x_channels == channels
-        ), f"add: dimension `channels` of `x` (x_channels) must equal that of `h2` (channels); got channels={channels}, x_channels={x_channels}"
         self.h = nn.Sequential(
-            nn.Conv2d(x_channels, channels, 3, padding=1, bias=False),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(channels),
         )  # vision.tg:23
         self.h2 = nn.Sequential(
@@ -54,13 +51,13 @@ class ResnetBlock(nn.Module):
         )  # vision.tg:24
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, channels=x_channels, height=x_height, width=x_width]
+        # x: [batch, channels=channels, height=x_height, width=x_width]
 
         # [batch, channels=channels, height=x_height, width=x_width]
         h = torch.relu(self.h(x))
         # [batch, channels=channels, height=x_height, width=x_width]
         h2 = self.h2(h)
-        # [batch, channels=x_channels, height=x_height, width=x_width]
+        # [batch, channels=channels, height=x_height, width=x_width]
         y = torch.relu(x + h2)
         return y
 
@@ -70,7 +67,7 @@ class Preconfigured(nn.Module):
         super().__init__()
         self.h = nn.Sequential(
             ConvBlock(channels=channels, kernel=3, x_channels=1),
-            ResnetBlock(channels=channels, x_channels=channels),
+            ResnetBlock(channels=channels),
         )  # std_conv_mlp.tg:6
         self.h_maxpool2d = nn.MaxPool2d(2)  # std_conv_mlp.tg:6
         self.pooled = nn.AdaptiveAvgPool2d(1)  # std_conv_mlp.tg:7

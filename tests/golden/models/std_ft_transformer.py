@@ -16,11 +16,8 @@ class FeatureTokenizer(nn.Module):
       features: number of numerical features: the input's width, and the number of tokens.
       d_model: width of each token."""
 
-    def __init__(self, x_feature: int, features: int, d_model: int) -> None:
+    def __init__(self, features: int, d_model: int) -> None:
         super().__init__()
-        assert (
-            x_feature == features
-        ), f"reshape: `shape` must hold as many elements (features) as the input (x_feature); got features={features}, x_feature={x_feature}"
         assert (
             features * d_model % features == 0
         ), f"conv1d: `groups` (features) must divide `out_channels` (features * d_model); got d_model={d_model}, features={features}"
@@ -30,7 +27,7 @@ class FeatureTokenizer(nn.Module):
         self.y_reshape = nn.Unflatten(1, (features, d_model))  # tabular.tg:47
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, feature=x_feature]
+        # x: [batch, feature=features]
 
         # [batch, features, d_model]
         y = self.y_reshape(self.y(x.unflatten(1, (-1, 1))).flatten(1))
@@ -54,7 +51,6 @@ class FtTransformerLayer(nn.Module):
 
     def __init__(
         self,
-        x_dim2: int,
         d_model: int,
         heads: int,
         ff: int,
@@ -64,31 +60,28 @@ class FtTransformerLayer(nn.Module):
     ) -> None:
         super().__init__()
         assert (
-            x_dim2 % heads == 0
-        ), f"attention: the query width `embed` (x_dim2) must be divisible by `num_heads` (heads); got heads={heads}, x_dim2={x_dim2}"
-        assert (
-            x_dim2 == d_model
-        ), f"add: dimension 2 of `h` (x_dim2) must equal that of `f` (d_model); got d_model={d_model}, x_dim2={x_dim2}"
-        self.n = nn.LayerNorm(x_dim2)  # tabular.tg:64
+            d_model % heads == 0
+        ), f"attention: the query width `embed` (x_dim2) must be divisible by `num_heads` (heads); got heads={heads}, d_model={d_model}"
+        self.n = nn.LayerNorm(d_model)  # tabular.tg:64
         self.a = nn.MultiheadAttention(
-            x_dim2, heads, dropout=attention_dropout, batch_first=True
+            d_model, heads, dropout=attention_dropout, batch_first=True
         )  # tabular.tg:65
         self.h_dropout = nn.Dropout(residual_dropout)  # tabular.tg:66
         self.u = nn.Sequential(
-            nn.LayerNorm(x_dim2), nn.Linear(x_dim2, 2 * ff)
+            nn.LayerNorm(d_model), nn.Linear(d_model, 2 * ff)
         )  # tabular.tg:67
         self.f_dropout = nn.Dropout(ffn_dropout)  # tabular.tg:68
         self.f = nn.Linear(ff, d_model)  # tabular.tg:68
         self.f_dropout_1 = nn.Dropout(residual_dropout)  # tabular.tg:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, x_dim1, x_dim2]
+        # x: [batch, x_dim1, d_model]
 
-        # [batch, x_dim1, x_dim2]
+        # [batch, x_dim1, d_model]
         n = self.n(x)
-        # [batch, x_dim1, x_dim2]
+        # [batch, x_dim1, d_model]
         a, _ = self.a(n, n, n, need_weights=False)
-        # [batch, x_dim1, x_dim2]
+        # [batch, x_dim1, d_model]
         h = x + self.h_dropout(a)
         # [batch, x_dim1, ff]
         u, v = torch.chunk(self.u(h), 2, dim=-1)
@@ -96,7 +89,7 @@ class FtTransformerLayer(nn.Module):
         f = self.f(self.f_dropout(u * torch.relu(v)))
         # [batch, x_dim1, d_model]
         f = self.f_dropout_1(f)
-        # [batch, x_dim1, x_dim2]
+        # [batch, x_dim1, d_model]
         y = h + f
         return y
 
@@ -124,7 +117,6 @@ class FtTransformer(nn.Module):
 
     def __init__(
         self,
-        x_feature: int,
         features: int,
         d_out: int,
         d_model: int = 192,
@@ -137,9 +129,6 @@ class FtTransformer(nn.Module):
     ) -> None:
         super().__init__()
         assert (
-            x_feature == features
-        ), f"reshape: `shape` must hold as many elements (features) as the input (x_feature); got features={features}, x_feature={x_feature}"
-        assert (
             features * d_model % features == 0
         ), f"conv1d: `groups` (features) must divide `out_channels` (features * d_model); got d_model={d_model}, features={features}"
         assert (
@@ -148,9 +137,7 @@ class FtTransformer(nn.Module):
         assert (
             d_model % heads == 0
         ), f"attention: the query width `embed` (d_model) must be divisible by `num_heads` (heads); got d_model={d_model}, heads={heads}"
-        self.t = FeatureTokenizer(
-            features=features, d_model=d_model, x_feature=x_feature
-        )  # tabular.tg:92
+        self.t = FeatureTokenizer(features=features, d_model=d_model)  # tabular.tg:92
         self.ft_layers = nn.Sequential(
             *[
                 FtTransformerLayer(
@@ -160,7 +147,6 @@ class FtTransformer(nn.Module):
                     attention_dropout=attention_dropout,
                     ffn_dropout=ffn_dropout,
                     residual_dropout=residual_dropout,
-                    x_dim2=d_model,
                 )
                 for _ in range(layers)
             ]
@@ -170,7 +156,7 @@ class FtTransformer(nn.Module):
         )  # tabular.tg:94
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, feature=x_feature]
+        # x: [batch, feature=features]
 
         # [batch, features, d_model]
         t = self.t(x)
@@ -195,26 +181,20 @@ class TabularResnetBlock(nn.Module):
 
     def __init__(
         self,
-        x_feature: int,
         d_main: int,
         hidden: int,
         dropout_first: float = 0.2,
         dropout_second: float = 0.0,
     ) -> None:
         super().__init__()
-        assert (
-            x_feature == d_main
-        ), f"add: dimension `feature` of `x` (x_feature) must equal that of `h` (d_main); got d_main={d_main}, x_feature={x_feature}"
         self.h = nn.Sequential(
-            nn.BatchNorm1d(x_feature),
-            nn.Linear(x_feature, hidden),
-            nn.Linear(hidden, d_main),
+            nn.BatchNorm1d(d_main), nn.Linear(d_main, hidden), nn.Linear(hidden, d_main)
         )  # tabular.tg:15
         self.h_dropout = nn.Dropout(dropout_first)  # tabular.tg:15
         self.h_dropout_1 = nn.Dropout(dropout_second)  # tabular.tg:15
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, feature=x_feature]
+        # x: [batch, feature=d_main]
 
         # [batch, feature=hidden]
         h = self.h[1](self.h[0](x))
@@ -222,7 +202,7 @@ class TabularResnetBlock(nn.Module):
         h = self.h[2](self.h_dropout(torch.relu(h)))
         # [batch, feature=d_main]
         h = self.h_dropout_1(h)
-        # [batch, feature=x_feature]
+        # [batch, feature=d_main]
         y = x + h
         return y
 
@@ -264,7 +244,6 @@ class TabularResnet(nn.Module):
                     hidden=hidden,
                     dropout_first=dropout_first,
                     dropout_second=dropout_second,
-                    x_feature=d_main,
                 )
                 for _ in range(blocks)
             ]
@@ -292,13 +271,7 @@ class Tabular(nn.Module):
             n_features * 32 % n_features == 0
         ), f"conv1d: `groups` (n_features) must divide `out_channels` (n_features * 32); got n_features={n_features}"
         self.ft = FtTransformer(
-            features=n_features,
-            d_out=n_classes,
-            d_model=32,
-            heads=4,
-            ff=48,
-            layers=2,
-            x_feature=n_features,
+            features=n_features, d_out=n_classes, d_model=32, heads=4, ff=48, layers=2
         )  # std_ft_transformer.tg:6
         self.resnet = TabularResnet(
             d_out=n_classes, d_main=32, hidden=64, x_feature=n_features

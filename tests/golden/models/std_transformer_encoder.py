@@ -22,39 +22,34 @@ class TransformerEncoderLayer(nn.Module):
       p: dropout probability after attention and in the feed-forward part (training only).
     """
 
-    def __init__(
-        self, x_feature: int, d_model: int, heads: int, ff: int, p: float = 0.1
-    ) -> None:
+    def __init__(self, d_model: int, heads: int, ff: int, p: float = 0.1) -> None:
         super().__init__()
         assert (
-            x_feature % heads == 0
-        ), f"attention: the query width `feature` (x_feature) must be divisible by `num_heads` (heads); got heads={heads}, x_feature={x_feature}"
-        assert (
-            x_feature == d_model
-        ), f"add: dimension `feature` of `norm1` (x_feature) must equal that of `linear2` (d_model); got d_model={d_model}, x_feature={x_feature}"
+            d_model % heads == 0
+        ), f"attention: the query width `feature` (x_feature) must be divisible by `num_heads` (heads); got heads={heads}, d_model={d_model}"
         self.self_attn = nn.MultiheadAttention(
-            x_feature, heads, dropout=p, batch_first=True
+            d_model, heads, dropout=p, batch_first=True
         )  # transformer.tg:17
         self.norm1_dropout = nn.Dropout(p)  # transformer.tg:18
-        self.norm1 = nn.LayerNorm(x_feature)  # transformer.tg:18
-        self.linear1 = nn.Linear(x_feature, ff)  # transformer.tg:19
+        self.norm1 = nn.LayerNorm(d_model)  # transformer.tg:18
+        self.linear1 = nn.Linear(d_model, ff)  # transformer.tg:19
         self.linear1_dropout = nn.Dropout(p)  # transformer.tg:19
         self.linear2 = nn.Linear(ff, d_model)  # transformer.tg:20
         self.linear2_dropout = nn.Dropout(p)  # transformer.tg:20
-        self.y = nn.LayerNorm(x_feature)  # transformer.tg:21
+        self.y = nn.LayerNorm(d_model)  # transformer.tg:21
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, token=x_token, feature=x_feature]
+        # x: [batch, token=x_token, feature=d_model]
 
-        # [batch, token=x_token, feature=x_feature]
+        # [batch, token=x_token, feature=d_model]
         self_attn, _ = self.self_attn(x, x, x, need_weights=False)
-        # [batch, token=x_token, feature=x_feature]
+        # [batch, token=x_token, feature=d_model]
         norm1 = self.norm1(x + self.norm1_dropout(self_attn))
         # [batch, token=x_token, feature=ff]
         linear1 = self.linear1_dropout(torch.relu(self.linear1(norm1)))
         # [batch, token=x_token, feature=d_model]
         linear2 = self.linear2_dropout(self.linear2(linear1))
-        # [batch, token=x_token, feature=x_feature]
+        # [batch, token=x_token, feature=d_model]
         y = self.y(norm1 + linear2)
         return y
 
@@ -71,37 +66,26 @@ class TransformerEncoder(nn.Module):
       p: dropout probability inside every layer (training only)."""
 
     def __init__(
-        self,
-        x_feature: int,
-        d_model: int,
-        heads: int,
-        ff: int,
-        layers: int,
-        p: float = 0.1,
+        self, d_model: int, heads: int, ff: int, layers: int, p: float = 0.1
     ) -> None:
         super().__init__()
         assert (
             layers >= 0
         ), f"repeat: the count (layers) must be at least 0; got layers={layers}"
         assert (
-            x_feature % heads == 0
-        ), f"attention: the query width `feature` (x_feature) must be divisible by `num_heads` (heads); got heads={heads}, x_feature={x_feature}"
-        assert (
-            x_feature == d_model
-        ), f"add: dimension `feature` of `norm1` (x_feature) must equal that of `linear2` (d_model); got d_model={d_model}, x_feature={x_feature}"
+            d_model % heads == 0
+        ), f"attention: the query width `feature` (x_feature) must be divisible by `num_heads` (heads); got heads={heads}, d_model={d_model}"
         self.encoded = nn.Sequential(
             *[
-                TransformerEncoderLayer(
-                    d_model=d_model, heads=heads, ff=ff, p=p, x_feature=x_feature
-                )
+                TransformerEncoderLayer(d_model=d_model, heads=heads, ff=ff, p=p)
                 for _ in range(layers)
             ]
         )  # transformer.tg:34
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [batch, token=x_token, feature=x_feature]
+        # x: [batch, token=x_token, feature=d_model]
 
-        # [batch, token=x_token, feature=x_feature]
+        # [batch, token=x_token, feature=d_model]
         encoded = self.encoded(x)
         return encoded
 
@@ -123,7 +107,7 @@ class SequenceClassifier(nn.Module):
             d_model % heads == 0
         ), f"attention: the query width `feature` (d_model) must be divisible by `num_heads` (heads); got d_model={d_model}, heads={heads}"
         self.h = TransformerEncoder(
-            d_model=d_model, heads=heads, ff=ff, layers=layers, x_feature=d_model
+            d_model=d_model, heads=heads, ff=ff, layers=layers
         )  # std_transformer_encoder.tg:6
         self.logits = nn.Linear(d_model, n_classes)  # std_transformer_encoder.tg:8
 
