@@ -407,3 +407,12 @@ def test_positions_need_an_embedding_table_as_long_as_the_input():
     assert [c for c, _ in _errors(text)] == ["E053"]
     shapes = _check(text.replace("token=6", "token")).checked.models[0]
     assert any(r.condition.render() == "5 >= token" for r in shapes.runtime_requires)
+
+
+def test_a_size_computed_from_an_undeclared_width_is_fixed_when_compiled():
+    # found by the long differential run (seed 2764): the module was compiled for the width the
+    # checker took; given another one, its refusal says so (a documented rule of the harness)
+    text = ("model M {\n    v3, v4, v5, v6 = split(x, 4, dim=feature)\n"
+            "    v7 = parameter([feature=4]) + v6\n    output v3, v4, v5, v7\n}\n")
+    _, source = _module(text)
+    assert "as it did when the module was compiled" in source

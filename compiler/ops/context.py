@@ -139,7 +139,8 @@ class ShapeCtx:
             # holds for these values; the emitted __init__ asserts it for any others
             width = next((x for x in (a, b) if _is_width(x)), None)
             message = f"dimension {dim} of `{na}` ({a.render()}) must equal that of `{nb}` ({b.render()})"
-            if width is not None:  # the inferred width is part of what was compiled
+            if width is not None or a.placeholder or b.placeholder:
+                # an undeclared input width (or a size computed from one) is part of what was compiled
                 message += ", as it did when the module was compiled"
             self._asserts.append(Assertion(a.equals(b), f"{self.spec.name}: {message}"))
             if width is not None:
