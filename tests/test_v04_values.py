@@ -414,5 +414,7 @@ def test_a_size_computed_from_an_undeclared_width_is_fixed_when_compiled():
     # checker took; given another one, its refusal says so (a documented rule of the harness)
     text = ("model M {\n    v3, v4, v5, v6 = split(x, 4, dim=feature)\n"
             "    v7 = parameter([feature=4]) + v6\n    output v3, v4, v5, v7\n}\n")
-    _, source = _module(text)
+    module, source = _module(text, x_features=16)
     assert "as it did when the module was compiled" in source
+    with pytest.raises(AssertionError, match="as it did when the module was compiled"):
+        type(module)(x_features=4)
