@@ -256,7 +256,9 @@ def emitted_code(spec: OpSpec) -> tuple[str, tuple[str, ...]] | None:
         return None
     free = [i.name for i in result.program.models[0].inputs]
     for shape in _example_inputs(spec):
-        decls = "".join(f"    input {name}: {shape}\n" for name in free)
+        # a free name `mask` is a bool tensor of the shape (where, masked_fill)
+        typed = {name: ("bool" if name == "mask" and shape.startswith("[") else "") + shape for name in free}
+        decls = "".join(f"    input {name}: {typed[name]}\n" for name in free)
         text = f"{header}model Example {{\n{decls}    {spec.example}\n}}\n"
         try:
             attempt = front_end("example.tg", text=text)
@@ -270,7 +272,7 @@ def emitted_code(spec: OpSpec) -> tuple[str, tuple[str, ...]] | None:
         lines = _example_lines(checked)
         if lines is None:
             return None
-        used = ", ".join(f"{name}: {shape}" for name in free)
+        used = ", ".join(f"{name}: {typed[name]}" for name in free)
         return used, tuple(lines)
     return None
 

@@ -418,3 +418,34 @@ def test_a_size_computed_from_an_undeclared_width_is_fixed_when_compiled():
     assert "as it did when the module was compiled" in source
     with pytest.raises(AssertionError, match="as it did when the module was compiled"):
         type(module)(x_features=4)
+
+
+# ------------------------------------------------------------------------------ products and selections
+
+
+def test_matmul_where_masked_fill_and_sdpa_equal_torch():
+    text = ("model M(d: int = 8) {\n    input q: [batch, head=2, token=5, feature=d]\n"
+            "    input k: [batch, head=2, key=7, feature=d]\n    input mask: bool[batch, 1, 1, key=7]\n"
+            "    s = matmul(q, transpose(k, 2, 3)) * 0.5\n    f = masked_fill(s, mask, -10000.0)\n"
+            "    w = where(mask, s, 0.0 * s)\n    output s, f, w\n}\n")
+    assert _types(text)["s"] == "[batch, head=2, token=5, key=7]"
+    module, source = _module(text)
+    assert "q @ k.transpose(2, 3) * 0.5" in source
+    q, k = torch.randn(2, 2, 5, 8), torch.randn(2, 2, 7, 8)
+    mask = torch.rand(2, 1, 1, 7) > 0.5
+    s, f, w = module(q, k, mask)
+    torch.testing.assert_close(s, q @ k.transpose(2, 3) * 0.5)
+    torch.testing.assert_close(f, s.masked_fill(mask, -10000.0))
+    torch.testing.assert_close(w, torch.where(mask, s, 0.0 * s))
+    text = ("model A {\n    input x: [batch, head=2, token=6, feature=4]\n"
+            "    y = scaled_dot_product_attention(x, x, x, is_causal=true, dropout_p=0.1)\n}\n")
+    module, source = _module(text)
+    assert "dropout_p=0.1 if self.training else 0.0" in source
+    x = torch.randn(2, 2, 6, 4)
+    torch.testing.assert_close(module.eval()(x), torch.nn.functional.scaled_dot_product_attention(x, x, x, is_causal=True))
+
+
+def test_matmul_inner_sizes_must_agree():
+    errors = _errors("model M {\n    input a: [batch, token=3, feature=4]\n    input b: [batch, feature=5, out=2]\n"
+                     "    y = matmul(a, b)\n}\n")
+    assert [c for c, _ in errors] == ["E050"]

@@ -19,6 +19,7 @@ from . import (  # noqa: F401  (each module registers its ops at import time)
     resample,
     reshape,
     split,
+    tensor_math,
     tensors,
     views,
 )
