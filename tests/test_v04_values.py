@@ -449,3 +449,14 @@ def test_matmul_inner_sizes_must_agree():
     errors = _errors("model M {\n    input a: [batch, token=3, feature=4]\n    input b: [batch, feature=5, out=2]\n"
                      "    y = matmul(a, b)\n}\n")
     assert [c for c, _ in errors] == ["E050"]
+
+
+def test_einsum_by_dimension_names_equals_torch():
+    text = ('model M {\n    input q: [batch, token=5, feature=8]\n    input k: [batch, key=7, feature=8]\n'
+            '    s = einsum(q, k, spec="token feature, key feature -> token key")\n}\n')
+    assert _types(text)["s"] == "[batch, token=5, key=7]"
+    module, _ = _module(text)
+    q, k = torch.randn(2, 5, 8), torch.randn(2, 7, 8)
+    torch.testing.assert_close(module(q, k), q @ k.transpose(1, 2))
+    bad = text.replace("key=7, feature=8", "key=7, feature=9")
+    assert [c for c, _ in _errors(bad)] == ["E050"]

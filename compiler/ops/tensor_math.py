@@ -104,7 +104,70 @@ def _sdpa_emit(ctx) -> Emission:
     return Emission(call=f"F.scaled_dot_product_attention({', '.join(args)})")
 
 
+def _einsum_plan(ctx: ShapeCtx):
+    """`einsum(a, b, spec="token feature, key feature -> token key")`: each operand's dimensions
+    after the batch, by name, then the result's; the batch is every operand's first and the
+    result's first. Returns (torch's equation, the result's dimensions)."""
+    spec = ctx.arg("spec").value
+    if "->" not in spec:
+        ctx.error('`spec` needs `->`: "token feature, key feature -> token key"')
+    left, right = spec.split("->", 1)
+    operands = [part.split() for part in left.split(",")]
+    out_names = right.split()
+    if len(operands) != len(ctx.in_types):
+        ctx.error(f"`spec` lists {len(operands)} operands, but {len(ctx.in_types)} are given", code="E021")
+    letters: dict[str, str] = {}
+    dims: dict[str, object] = {}
+    terms = []
+    for names, t, label in zip(operands, ctx.in_types, ctx.input_names):
+        if not t.dims or not t.dims[0].batch:
+            ctx.error(f"`{label}` {t.show()} has no batch dimension first", code="E052")
+        if len(names) != t.rank - 1:
+            ctx.error(f"`spec` names {len(names)} dimensions of `{label}`, which has {t.rank - 1} after the batch "
+                      f"{t.show()}", code="E051")
+        for name, d in zip(names, t.dims[1:]):
+            if not name.isidentifier():
+                ctx.error(f"`{name}` in `spec` is no dimension name")
+            if name in dims:
+                ctx.same_dim(dims[name], d, 0, name, label)  # type: ignore[arg-type]
+            else:
+                dims[name] = d
+                letters[name] = "abcdefghijklmnopqrstuvwxyz"[len(letters) + 1]
+        terms.append("a" + "".join(letters[n] for n in names))
+    for name in out_names:
+        if name not in dims:
+            ctx.error(f"the result's `{name}` is no dimension of an operand", code="E052")
+    if len(set(out_names)) != len(out_names):
+        ctx.error("the result names a dimension twice", code="E052")
+    equation = ",".join(terms) + "->a" + "".join(letters[n] for n in out_names)
+    first = ctx.in_types[0]
+    return equation, [first.dims[0], *(dims[n].renamed(n) for n in out_names)]  # type: ignore[attr-defined]
+
+
+def _einsum_shape(ctx: ShapeCtx):
+    for t, n in zip(ctx.in_types, ctx.input_names):
+        if t.dtype not in FLOAT_DTYPES:
+            ctx.error(f"`{n}` is {t.dtype}; einsum takes floating-point tensors", code="E054")
+    _, dims = _einsum_plan(ctx)
+    return [TType(tuple(dims), ctx.in_types[0].dtype)]
+
+
+def _einsum_emit(ctx) -> Emission:
+    equation, _ = _einsum_plan(ctx)
+    return Emission(call=f"torch.einsum({equation!r}, {', '.join(ctx.exprs)})")
+
+
 # ------------------------------------------------------------------------------ autotest
+
+
+def _einsum_strategy(draw: Draw, spec) -> Case:
+    st = strategies()
+    n, m, d = (draw(st.integers(1, 4)) for _ in range(3))
+    a = Tensor("a", [("batch", None), ("token", n), ("feature", d)])
+    b = Tensor("b", [("batch", None), ("key", m), ("feature", d)])
+    return Case([a, b], {"spec": draw(st.sampled_from(["token feature, key feature -> token key",
+                                                       "token feature, key feature -> key token",
+                                                       "token feature, key feature -> token"]))})
 
 
 def _matmul_strategy(draw: Draw, spec) -> Case:
@@ -211,5 +274,21 @@ register(
         shape=_sdpa_shape,
         emit=_sdpa_emit,
         autotest=_sdpa_strategy,
+    )
+)
+
+register(
+    OpSpec(
+        name="einsum",
+        doc="Sums of products over named dimensions: `einsum(q, k, spec=\"token feature, key feature -> token key\")`.",
+        family="merge",
+        variadic=True,
+        min_inputs=1,
+        params=(HyperParam("spec", "str", doc="Each operand's dimensions after the batch by name, `->`, the result's."),),
+        example='s = einsum(x, x, spec="token feature, key feature -> token key")',
+        shape_doc="names -> names (the batch is kept first)",
+        shape=_einsum_shape,
+        emit=_einsum_emit,
+        autotest=_einsum_strategy,
     )
 )
