@@ -33,7 +33,9 @@ def broadcast_pair(ctx: ShapeCtx, a: TType, b: TType, na: str, nb: str) -> TType
         da = a.dims[-k] if k <= a.rank else None
         db = b.dims[-k] if k <= b.rank else None
         if da is None or db is None:
-            dims.append(da if db is None else db)  # type: ignore[arg-type]
+            only = da or db  # the longer type's dimension, where the shorter has none
+            assert only is not None
+            dims.append(only)
             continue
         index = rank - k
         if da.batch != db.batch and not (_is_one(da) or _is_one(db)):

@@ -176,7 +176,10 @@ class _DimName(ParamType):
             checker.mismatch(expr, self.describe)
 
     def evaluate(self, expr: A.Expr, eval_expr: EvalExpr, as_index: AsIndex) -> Any:
-        return expr.id if isinstance(expr, A.Name) else expr.value  # type: ignore[union-attr]
+        if isinstance(expr, A.Name):
+            return expr.id
+        assert isinstance(expr, A.String)
+        return expr.value
 
 
 DIMNAME = _DimName("dimname", "a dimension name", accepts=())
@@ -192,10 +195,13 @@ class _Renames(ParamType):
             checker.mismatch(expr, self.describe)
             return
         for item in items:
-            DIMNAME.check(item.value, checker)  # type: ignore[union-attr]
+            if isinstance(item, A.NamedItem):
+                DIMNAME.check(item.value, checker)
 
     def evaluate(self, expr: A.Expr, eval_expr: EvalExpr, as_index: AsIndex) -> Any:
-        return [(i.name, DIMNAME.evaluate(i.value, eval_expr, as_index)) for i in expr.items]  # type: ignore
+        assert isinstance(expr, A.ListExpr)
+        return [(i.name, DIMNAME.evaluate(i.value, eval_expr, as_index)) for i in expr.items
+                if isinstance(i, A.NamedItem)]
 
 
 RENAMES = _Renames("renames", "dimension renames, `old=new`", accepts=())

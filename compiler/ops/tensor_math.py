@@ -3,7 +3,7 @@ scaled_dot_product_attention`, with PyTorch's broadcasting on named dimensions (
 
 from __future__ import annotations
 
-from ..tensor_types import FLOAT_DTYPES, TType
+from ..tensor_types import FLOAT_DTYPES, Dim, TType
 from .arith import broadcast_pair, operand, promote
 from .context import ShapeCtx
 from .drawing import Case, Draw, Tensor, strategies
@@ -117,7 +117,7 @@ def _einsum_plan(ctx: ShapeCtx):
     if len(operands) != len(ctx.in_types):
         ctx.error(f"`spec` lists {len(operands)} operands, but {len(ctx.in_types)} are given", code="E021")
     letters: dict[str, str] = {}
-    dims: dict[str, object] = {}
+    dims: dict[str, Dim] = {}
     terms = []
     for names, t, label in zip(operands, ctx.in_types, ctx.input_names):
         if not t.dims or not t.dims[0].batch:
@@ -129,7 +129,7 @@ def _einsum_plan(ctx: ShapeCtx):
             if not name.isidentifier():
                 ctx.error(f"`{name}` in `spec` is no dimension name")
             if name in dims:
-                ctx.same_dim(dims[name], d, 0, name, label)  # type: ignore[arg-type]
+                ctx.same_dim(dims[name], d, 0, name, label)
             else:
                 dims[name] = d
                 letters[name] = "abcdefghijklmnopqrstuvwxyz"[len(letters) + 1]
@@ -141,7 +141,7 @@ def _einsum_plan(ctx: ShapeCtx):
         ctx.error("the result names a dimension twice", code="E052")
     equation = ",".join(terms) + "->a" + "".join(letters[n] for n in out_names)
     first = ctx.in_types[0]
-    return equation, [first.dims[0], *(dims[n].renamed(n) for n in out_names)]  # type: ignore[attr-defined]
+    return equation, [first.dims[0], *(dims[n].renamed(n) for n in out_names)]
 
 
 def _einsum_shape(ctx: ShapeCtx):
