@@ -88,12 +88,14 @@ def emit_views(checked: Checked, source: str, names: Names | None = None) -> lis
             class_names[cls.key].name = emitted[same]
             class_names[cls.key].outer = view.outer
             class_names[cls.key].sizes = view.sizes
+            class_names[cls.key].init = view.init_names
             view.emitted = False
             views.append(view)
             continue
         emitted.setdefault(same, view.name)
         class_names[cls.key].outer = view.outer  # the enclosing parameters a repeat body uses
         class_names[cls.key].sizes = view.sizes  # the input sizes its constructor takes
+        class_names[cls.key].init = view.init_names
         if single_block_body(cls.graph):
             class_names[cls.key].single = (cls.args[0], cls.graph.nodes[0])
             view.emitted = False
@@ -111,6 +113,11 @@ class ClassInfo:
     outer: list[str] = field(default_factory=list)  # enclosing parameters, passed by name
     sizes: list[str] = field(default_factory=list)  # input sizes the constructor takes
     single: tuple | None = None  # a body that is one block call: (that call's args, its node)
+    init: dict[str, str] = field(default_factory=dict)  # source name -> its constructor argument
+
+    def arg(self, name: str) -> str:
+        """The keyword a call site passes `name` by (`class_` for a parameter named `class`)."""
+        return self.init.get(name, name)
 
 
 def _class_text(view: ClassView) -> tuple:
@@ -402,8 +409,8 @@ def _class_call(node: ir.Node, args: dict[str, Any], class_names: dict[tuple, Cl
     if isinstance(node, ir.BlockCall):
         info = class_names[args["class"]]
         given = {name for name, _ in node.args}
-        kwargs = [f"{k}={v.render(pyname)}" for k, v in args["params"].items() if k in given]
-        kwargs += [f"{k}={v.render(pyname)}" for k, v in args["sizes"].items() if k in info.sizes]
+        kwargs = [f"{info.arg(k)}={v.render(pyname)}" for k, v in args["params"].items() if k in given]
+        kwargs += [f"{info.arg(k)}={v.render(pyname)}" for k, v in args["sizes"].items() if k in info.sizes]
         n_out = len(node.outputs)
         unpack = ", ".join("{}" for _ in range(n_out)) if n_out > 1 else None
         return Emission(call=f"{m}({', '.join(inputs)})", module=f"{info.name}({', '.join(kwargs)})",
@@ -423,11 +430,11 @@ def _class_call(node: ir.Node, args: dict[str, Any], class_names: dict[tuple, Cl
                 return pyname(param)
 
             given = {k for k, _ in call.args}
-            kwargs = [f"{k}={v.render(name)}" for k, v in inner["params"].items() if k in given]
-            kwargs += [f"{k}={v.render(name)}" for k, v in inner["sizes"].items() if k in block.sizes]
+            kwargs = [f"{block.arg(k)}={v.render(name)}" for k, v in inner["params"].items() if k in given]
+            kwargs += [f"{block.arg(k)}={v.render(name)}" for k, v in inner["sizes"].items() if k in block.sizes]
             return f"{block.name}({', '.join(kwargs)})"
-        given = [f"{k}={v.render(pyname)}" for k, v in sizes.items() if k in info.sizes]
-        outer = [f"{k}={pyname(k)}" for k in info.outer]
+        given = [f"{info.arg(k)}={v.render(pyname)}" for k, v in sizes.items() if k in info.sizes]
+        outer = [f"{info.arg(k)}={pyname(k)}" for k in info.outer]
         return f"{info.name}({', '.join([*given, *outer])})"
 
     runs = args["steps"]  # (class key, sizes, number of steps) for consecutive steps alike

@@ -61,6 +61,9 @@ class Namespace:
         base = re.sub(r"[^0-9A-Za-z_]", "_", source) or "_"
         if base[0].isdigit():
             base = "_" + base
+        if base.startswith("__"):
+            # a dunder (`__class__` breaks super()) or a name Python mangles in a class (`self.__h`)
+            base = (base.strip("_") or "u") + "_"
         if base in self.reserved:
             base += "_"
         candidate, n = base, 1
