@@ -109,6 +109,8 @@ def _main(argv: list[str]) -> int:
         args = parsers[command].parse_args(rest)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    # what the command writes on stdout (a summary, `-o -`): JSON diagnostics then go to stderr
+    args.stdout_output = command == "summary" or getattr(args, "output", None) == "-"
     plugin_ops = _load_plugins(args.plugin)
     if command in tools.TOOLS:
         return tools.run(command, args, plugin_ops)

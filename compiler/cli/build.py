@@ -112,6 +112,10 @@ def _build(args: argparse.Namespace) -> int:
                   + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""), file=sys.stderr)
             return EXIT_INTERNAL
     out = args.output
+    if not out:
+        raise UsageError("tgc: -o needs a file or folder name (or - for stdout)")
+    if out != "-" and os.path.exists(out) and os.path.exists(args.file) and os.path.samefile(out, args.file):
+        raise UsageError(f"tgc: -o {out} is the source file itself; write the Python somewhere else")
     if out == "-":
         if args.check or args.diff:
             raise UsageError("tgc: --check and --diff need an output file, not -")

@@ -146,7 +146,8 @@ def _report(diags, sources, args) -> None:
 
     diags = sorted(diags, key=sort_key)
     if args.format == "json":
-        print(to_json(diags))
+        # stdout carries the command's own output when there is one: `tgc summary | ...`, `-o - | dot`
+        print(to_json(diags), file=sys.stderr if getattr(args, "stdout_output", False) else sys.stdout)
         return
     for d in diags:
         print(render(d, sources.get(d.span.file)) + "\n", file=sys.stderr)
