@@ -125,7 +125,8 @@ MAX_SHOWN = 120  # columns of a source line shown around a diagnostic's span
 def render(d: Diagnostic, source: str | None) -> str:
     """rustc-style text: header, location, the source line, a caret underline, a help line."""
     s = d.span
-    lines = [f"{d.severity}[{d.code}]: {d.message}", f" --> {s.file}:{s.line}:{s.column}"]
+    where = f"{s.file}:{s.line}:{s.column}" if s.line else s.file  # line 0: about the file as a whole
+    lines = [f"{d.severity}[{d.code}]: {d.message}", f" --> {where}"]
     src_lines = source.split("\n") if source is not None else []
     if 1 <= s.line <= len(src_lines):
         text = src_lines[s.line - 1].rstrip("\r")

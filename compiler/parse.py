@@ -229,7 +229,7 @@ def read_source(path: str) -> str:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
-        span = A.Span(path, 1, 1, 1, 1)
+        span = A.Span(path, 0, 0, 0, 0)  # line 0: the file as a whole, no position in it
         reason = exc.strerror or type(exc).__name__
         raise CompileError([error(span, "E001", f"cannot read `{path}`: {reason.lower()}")]) from None
     return decode_source(data, path)

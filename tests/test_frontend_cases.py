@@ -243,8 +243,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
     path = tmp_path / "missing.tg"
     result = front_end(str(path))
     [d] = result.diagnostics
-    assert (d.code, d.span.line, d.span.column) == ("E001", 1, 1)
+    # no position in a file that cannot be read: line 0, and no `:1:1` in the rendered location
+    assert (d.code, d.span.line, d.span.column) == ("E001", 0, 0)
     assert d.message == f"cannot read `{path}`: no such file or directory"
+    from tgc.compiler.diagnostics import render
+
+    assert render(d, None).splitlines()[1] == f" --> {path}"
 
 
 # ------------------------------------------------------------------------------ meta tests
