@@ -17,7 +17,8 @@ from typing import Any
 from tgc import __version__
 
 from . import ir
-from .naming import GraphNames, Names, attr_expr, name_program, single_block_body, step_local, support_code
+from .naming import (GraphNames, Names, attr_expr, name_program, one_run, sequences, single_block_body,
+                     step_local, support_code)
 from .ops.context import EmitCtx, ShapeCtx
 from .ops.registry import Emission, lookup
 from .shapes import Checked, ClassShapes, GraphShapes
@@ -216,8 +217,8 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
         # an op with several outputs returns a tuple, even where only one output is bound
         return em, len(spec.outputs) > 1 or spec.outputs_from is not None
 
-    sequences = _sequences(graph, names)
-    whole = {base for base, members in sequences.items()
+    runs = sequences(names.attrs)
+    whole = {base for base, members in runs.items()
              if _called_whole(graph, names, members, lambda i, m: emission(i, graph.nodes[i], ["x"], m)[0])}
     sequential_line: dict[str, int] = {}  # nn.Sequential attribute -> its line in init_lines
     layer_attrs = _layer_attrs(graph, names)  # `layer NAME` -> its attribute
@@ -270,7 +271,7 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
             view.forward_lines.append(f"    {out} = {step}({', '.join([out, *in_exprs[1:]])})")
             continue
         if base in whole:
-            members = sequences[base]
+            members = runs[base]
             if index != members[-1]:
                 pending[first] = in_exprs[0]  # the sequential is called once, by its last member
                 continue
@@ -336,24 +337,14 @@ def _layer_attrs(graph: ir.Graph, names: GraphNames) -> dict[str, str]:
     return out
 
 
-def _sequences(graph: ir.Graph, names: GraphNames) -> dict[str, list[int]]:
-    """Each `nn.Sequential` attribute of the class -> the nodes that are its members, in order."""
-    out: dict[str, list[int]] = {}
-    for index, attr in sorted(names.attrs.items()):
-        if "." in attr:
-            out.setdefault(attr.split(".")[0], []).append(index)
-    return out
-
-
 def _called_whole(graph: ir.Graph, names: GraphNames, members: list[int], emission) -> bool:
-    """Whether a sequential's members are one run of the chain, each applied to the one before
-    and computing nothing else (`self.downsample(x)` instead of `self.downsample[1](...[0](x))`)."""
+    """Whether a sequential is called whole (`self.downsample(x)` instead of
+    `self.downsample[1](...[0](x))`): one run of the chain (`naming.one_run`) whose members compute
+    nothing else, their values inlined into the next."""
+    if not one_run(graph, members):
+        return False
     for k, index in enumerate(members):
         node = graph.nodes[index]
-        if len(node.inputs) != 1 or len(node.outputs) != 1:
-            return False
-        if k and (index != members[k - 1] + 1 or node.inputs[0] != graph.nodes[members[k - 1]].outputs[0]):
-            return False
         if k < len(members) - 1 and node.outputs[0] not in names.inline:
             return False
         m = attr_expr(names.attrs[index])

@@ -208,20 +208,26 @@ def attr_expr(attr: str) -> str:
     return f"self.{head}" + "".join(f"[{k}]" for k in rest)
 
 
-def _whole_sequences(graph: ir.Graph, attrs: Mapping[int, str]) -> set[int]:
-    """The members after the first of each statement's nn.Sequential whose members are one run of
-    the chain, each applied to the one before (the emitter calls such a sequential whole)."""
+def sequences(attrs: Mapping[int, str]) -> dict[str, list[int]]:
+    """Each statement's `nn.Sequential` attribute -> the nodes that are its members, in order."""
     members: dict[str, list[int]] = {}
     for index, attr in sorted(attrs.items()):
         if "." in attr:
             members.setdefault(attr.split(".")[0], []).append(index)
-    out: set[int] = set()
-    for run in members.values():
-        nodes = [graph.nodes[i] for i in run]
-        if all(len(n.inputs) == 1 and len(n.outputs) == 1 for n in nodes) and all(
-                b == a + 1 and graph.nodes[b].inputs[0] == graph.nodes[a].outputs[0] for a, b in zip(run, run[1:])):
-            out.update(run[1:])
-    return out
+    return members
+
+
+def one_run(graph: ir.Graph, run: list[int]) -> bool:
+    """Whether a sequential's members are one run of the chain, each applied to the one before
+    (one input and one output each): what the emitter may call whole, `self.v(x)`."""
+    nodes = [graph.nodes[i] for i in run]
+    return all(len(n.inputs) == 1 and len(n.outputs) == 1 for n in nodes) and all(
+        b == a + 1 and graph.nodes[b].inputs[0] == graph.nodes[a].outputs[0] for a, b in zip(run, run[1:]))
+
+
+def _whole_sequences(graph: ir.Graph, attrs: Mapping[int, str]) -> set[int]:
+    """The members after the first of each sequential that is one run (it nests as one call)."""
+    return {i for run in sequences(attrs).values() if one_run(graph, run) for i in run[1:]}
 
 
 def _forward_locals(graph: ir.Graph, attrs: Mapping[int, str] = {}) -> tuple[dict[str, str], set[str]]:

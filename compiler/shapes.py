@@ -205,7 +205,6 @@ class _Scope:
 def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict[int, dict] | None) -> None:
     """Propagate types through `graph`'s nodes; `types` holds its inputs' types on entry."""
     layers: dict[str, tuple[list[TType], ir.Node, Any]] = {}  # `layer NAME` -> its first use
-    positions: set[str] = set()  # values that `arange` gives: ids known to run up to the length
     for index, node in enumerate(graph.nodes):
         if any(v not in types for v in node.inputs):
             continue  # an earlier error already explains this
@@ -224,10 +223,6 @@ def _run(scope: _Scope, graph: ir.Graph, types: dict[str, TType], args_out: dict
             for t in outs:
                 _check_size(t, node)
             _check_layer(scope, node, in_types, args, layers)
-            if isinstance(node, ir.OpCall) and node.op == "arange":
-                positions.update(node.outputs)
-            elif isinstance(node, ir.OpCall) and node.op == "embedding" and node.inputs[0] in positions:
-                _check_positions(scope, node, in_types, args)
         except _Reported:
             continue
         except ShapeError as exc:
@@ -286,20 +281,6 @@ def _check_layer(scope: _Scope, node: ir.Node, in_types: list[TType], args: dict
         if not tidy(a).same_expr(tidy(b)):
             scope.asserts.append(Assertion(a.equals(b), f"`tie={tie.id}`: the weight size {a.render()} must "
                                            f"equal {b.render()}"))
-
-
-def _check_positions(scope: _Scope, node: ir.Node, in_types: list[TType], args: dict[str, Any]) -> None:
-    """`arange(x, dim=token) >> embedding(k, d)` looks up the positions 0 .. token-1: the table
-    needs at least `token` rows (a requirement on the input when `token` is sized at run time)."""
-    spec = lookup(node.op)
-    length = in_types[0].dims[0].extent
-    if spec is None or length is None:
-        return
-    ctx = ShapeCtx(spec, node.span, [ir.display_name(v) for v in node.inputs], in_types, args, scope.diags,
-                   scope.asserts, scope.inferred, scope.requires)
-    num = args["num_embeddings"]
-    ctx.require(num.at_least(length), f"the positions 0 .. {length.render()} - 1 need `num_embeddings` "
-                f"({num.render()}) of at least {length.render()}", "make the table as long as the longest input")
 
 
 def _check_size(t: TType, node: ir.Node) -> None:

@@ -341,10 +341,13 @@ class Dim:
 
 @dataclass(frozen=True, slots=True)
 class TType:
-    """A tensor type: dimensions (named, sized or both) and a dtype."""
+    """A tensor type: dimensions (named, sized or both) and a dtype. `bound`, where an op knows
+    it, is a size every value lies below (`arange` gives ids below the length it counts), which
+    an op that looks values up checks its table against; any other op's result has none."""
 
     dims: tuple[Dim, ...]
     dtype: str = "float32"
+    bound: "Sym | None" = None
 
     @property
     def rank(self) -> int:

@@ -13,7 +13,7 @@ broadcast (the module would compute another shape for other values): it must equ
 
 from __future__ import annotations
 
-from ..tensor_types import FLOAT_DTYPES, INT_DTYPES, Dim, Sym, TType
+from ..tensor_types import FLOAT_DTYPES, Dim, Sym, TType
 from .context import ShapeCtx
 from .drawing import Case, Draw, Tensor, copies, float_input, strategies
 from .registry import Emission, HyperParam, OpSpec, register
@@ -272,4 +272,4 @@ register(
     )
 )
 
-__all__ = ["broadcast_pair", "elementwise_type", "promote", "promote_scalar", "operand", "INT_DTYPES"]
+__all__ = ["broadcast_pair", "elementwise_type", "promote", "promote_scalar", "operand"]

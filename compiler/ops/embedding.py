@@ -38,6 +38,9 @@ def _shape(ctx: ShapeCtx):
             # -num <= pad < num, written with the operators sizes have: pad // num == 0 (pad >= 0)
             inside = (pad // num).equals(0) if pad.value >= 0 else ((-pad - 1) // num).equals(0)
             ctx.require(inside, "`padding_idx` must lie in [-num_embeddings, num_embeddings)")
+    if ids.bound is not None:  # positions from `arange`: the table needs a row for each
+        ctx.require(num.at_least(ids.bound), f"the positions 0 .. {ids.bound.render()} - 1 need `num_embeddings` "
+                    f"({num.render()}) of at least {ids.bound.render()}", "make the table as long as the longest input")
     taken = {d.name for d in ids.dims}
     name = next((n for n in _NEW_NAMES if n not in taken), None)
     return [ids.with_dims([*ids.dims, Dim(name, width)], "float32")]

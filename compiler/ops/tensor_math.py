@@ -8,6 +8,7 @@ from .arith import broadcast_pair, operand, promote
 from .context import ShapeCtx
 from .drawing import Case, Draw, Tensor, strategies
 from .registry import Emission, HyperParam, OpSpec, register
+from .reshape import _method_target
 
 
 def _leading(ctx: ShapeCtx, a: TType, b: TType, keep: int) -> list:
@@ -60,8 +61,6 @@ def _masked_fill_shape(ctx: ShapeCtx):
 
 
 def _masked_fill_emit(ctx) -> Emission:
-    from .reshape import _method_target
-
     return Emission(call=f"{_method_target(ctx.exprs[0])}.masked_fill({ctx.exprs[1]}, {ctx.rf(ctx.arg('value'))})")
 
 

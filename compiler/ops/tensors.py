@@ -79,7 +79,7 @@ def _arange_shape(ctx: ShapeCtx):
         ctx.error(f"dimension {dim.name or k} of `{ctx.input_names[0]}` has no size", code="E051")
     from ..tensor_types import TType
 
-    return [TType((Dim.of(dim.name, extent),), "int64")]
+    return [TType((Dim.of(dim.name, extent),), "int64", bound=extent)]  # the ids 0 .. n-1
 
 
 def _arange_emit(ctx) -> Emission:

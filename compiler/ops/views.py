@@ -16,6 +16,7 @@ from .arith import broadcast_pair
 from .context import ShapeCtx
 from .drawing import Case, Draw, Name, Tensor, dim_ref, float_input, strategies
 from .registry import Emission, HyperParam, OpSpec, register
+from .reshape import _method_target
 
 
 def _dim(ctx: ShapeCtx, x: TType, name: str = "dim") -> int:
@@ -55,13 +56,7 @@ def _select_shape(ctx: ShapeCtx):
 
 def _select_emit(ctx) -> Emission:
     k = _dim(ctx, ctx.in_types[0])
-    return Emission(call=f"{_target(ctx.exprs[0])}[{_prefix(k)}{ctx.rf(ctx.arg('index'))}]")
-
-
-def _target(expr: str) -> str:
-    from .reshape import _method_target
-
-    return _method_target(expr)
+    return Emission(call=f"{_method_target(ctx.exprs[0])}[{_prefix(k)}{ctx.rf(ctx.arg('index'))}]")
 
 
 # ------------------------------------------------------------------------------ slice
@@ -106,7 +101,7 @@ def _slice_emit(ctx) -> Emission:
     k = _dim(ctx, ctx.in_types[0])
     start, end = ctx.arg("start"), ctx.arg("end")
     text = f"{'' if start is None else ctx.rf(start)}:{'' if end is None else ctx.rf(end)}"
-    return Emission(call=f"{_target(ctx.exprs[0])}[{_prefix(k)}{text}]")
+    return Emission(call=f"{_method_target(ctx.exprs[0])}[{_prefix(k)}{text}]")
 
 
 # ------------------------------------------------------------------------------ squeeze, unsqueeze
@@ -126,7 +121,7 @@ def _squeeze_shape(ctx: ShapeCtx):
 
 
 def _squeeze_emit(ctx) -> Emission:
-    return Emission(call=f"{_target(ctx.exprs[0])}.squeeze({_dim(ctx, ctx.in_types[0])})")
+    return Emission(call=f"{_method_target(ctx.exprs[0])}.squeeze({_dim(ctx, ctx.in_types[0])})")
 
 
 def _unsqueeze_index(ctx: ShapeCtx, x: TType) -> int:
@@ -156,7 +151,7 @@ def _unsqueeze_shape(ctx: ShapeCtx):
 
 
 def _unsqueeze_emit(ctx) -> Emission:
-    return Emission(call=f"{_target(ctx.exprs[0])}.unsqueeze({_unsqueeze_index(ctx, ctx.in_types[0])})")
+    return Emission(call=f"{_method_target(ctx.exprs[0])}.unsqueeze({_unsqueeze_index(ctx, ctx.in_types[0])})")
 
 
 # ------------------------------------------------------------------------------ expand
@@ -176,7 +171,7 @@ def _expand_shape(ctx: ShapeCtx):
 
 
 def _expand_emit(ctx) -> Emission:
-    return Emission(call=f"{_target(ctx.exprs[0])}.expand_as({ctx.exprs[1]})")
+    return Emission(call=f"{_method_target(ctx.exprs[0])}.expand_as({ctx.exprs[1]})")
 
 
 def _rename_shape(ctx: ShapeCtx):

@@ -382,7 +382,7 @@ def _observed_call(run: Run, shapes, names) -> Any:
 
     hooked: dict[int, Any] = {}
     handles = []
-    for index, attr in _submodule_attrs(shapes, names).items():
+    for index, attr in _submodule_attrs(module, names).items():
         def hook(_module, _args, output, index=index):
             hooked.setdefault(index, output)
 
@@ -451,9 +451,11 @@ def _compare_values(run: Run, shapes) -> list[str]:
     return messages
 
 
-def _submodule_attrs(shapes, names) -> dict[int, str]:
-    """The attributes that hold submodules (a `parameter` node's holds an `nn.Parameter`)."""
-    return {i: a for i, a in names.attrs.items() if shapes.graph.nodes[i].op != "parameter"}
+def _submodule_attrs(module: torch.nn.Module, names) -> dict[int, str]:
+    """The node attributes that hold submodules: all but those holding an `nn.Parameter` (a
+    learned tensor); an attribute the module lacks stays, so its absence is reported."""
+    return {i: a for i, a in names.attrs.items()
+            if not isinstance(getattr(module, a.split(".")[0], None), torch.nn.Parameter)}
 
 
 def _producers(graph) -> dict[str, Any]:
@@ -474,7 +476,7 @@ def _compare_modules(run: Run, shapes, names) -> list[str]:
     submodules of its own included; consecutive calls of one child count once.
     """
     assert run.graph is not None and run.module is not None
-    attrs = _submodule_attrs(shapes, names)
+    attrs = _submodule_attrs(run.module, names)
     owners = [shapes.graph.nodes[i] for i in attrs]
     # a statement's ops with weights share one nn.Sequential child (`v.0`, `v.1`)
     tops = [a.split(".")[0] for a in attrs.values()]
