@@ -63,12 +63,22 @@ CODES: dict[str, str] = {
     "E055": "an invalid hyper-parameter value",
     "E056": "not supported by the compiler",
     "E057": "beyond a limit of the compiler or of torch (nesting, repeat steps, pieces, sizes)",
+    # a train section against its model and its data (compiler/train_checks.py)
+    "E060": "a loss that does not fit the task",
+    "E061": "the trained output's shape does not fit the task and loss",
+    "E062": "the model's input does not fit the task (next_token needs integer token ids)",
+    "E063": "`head` names no output of the model",
+    "E064": "a data file has no column of the target's name",
+    "E065": "a data file's number of feature columns differs from the model input's size",
+    "E066": "a data file's columns do not fit the model's inputs or the training data",
     # warnings
     "W001": "a value is computed but never used",
     "W002": "a free name looks like a typo of a defined name",
     "W003": "a parameter is declared but never used",
     "W010": "two sizes agree only for the current parameter values",
     "W011": "an input's undeclared width is taken from a use that needs a particular size",
+    "W020": "a data file does not exist (yet): its columns are not checked",
+    "W021": "a data file cannot be read as csv with a header row: its columns are not checked",
 }
 
 

@@ -83,6 +83,10 @@ def check(path: str, options: Options = Options(), text: str | None = None) -> R
         result.diagnostics.extend(warnings)
     except CompileError as exc:
         result.diagnostics.extend(exc.diagnostics)
+    if result.plans and result.checked is not None:  # both stages passed: the sections vs the model
+        from .train_checks import check_train
+
+        result.diagnostics.extend(check_train(result.plans, result.checked, path))
     return result
 
 

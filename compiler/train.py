@@ -8,7 +8,7 @@ by `unfreeze(...)`, which emission maps to submodule names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import ast as A
@@ -23,6 +23,7 @@ CALLS: dict[str, dict[str, dict[str, tuple[str, Any]]]] = {
         "csv": {"path": ("str", REQ), "target": ("str", REQ)},
         "npz": {"path": ("str", REQ)},
         "sklearn": {"name": ("str", REQ)},
+        "text": {"path": ("str", REQ), "vocab": ("choice:char,byte", "char")},
     },
     "loss": {
         "cross_entropy": {"weight": ("floats", None), "label_smoothing": ("float", 0.0)},
@@ -43,7 +44,7 @@ CALLS: dict[str, dict[str, dict[str, tuple[str, Any]]]] = {
         "step": {"step_size": ("int", REQ), "gamma": ("float", 0.1)},
         "cosine": {"T_max": ("int", None), "eta_min": ("float", 0.0)},
         "onecycle": {"max_lr": ("float", REQ), "pct_start": ("float", 0.3)},
-        "plateau": {"factor": ("float", 0.1), "patience": ("int", 10), "monitor": ("str", "valid_loss")},
+        "plateau": {"factor": ("float", 0.1), "patience": ("natural", 10), "monitor": ("str", "valid_loss")},
     },
     "callbacks": {
         "early_stopping": {"monitor": ("str", "valid_loss"), "patience": ("int", 5), "mode": ("str", "auto"),
@@ -70,11 +71,16 @@ METRICS = {
 
 # scalar settings: key -> (type, default)
 SCALARS: dict[str, tuple[str, Any]] = {
-    "task": ("choice:classification,regression", "classification"),
+    "task": ("choice:classification,regression,next_token", "classification"),
     "epochs": ("int", 10),
     "batch_size": ("int", 32),
     "seed": ("int", 0),
-    "device": ("choice:auto,cpu,cuda", "auto"),
+    "device": ("choice:auto,cpu,cuda,mps", "auto"),
+    "precision": ("choice:fp32,bf16,fp16", "fp32"),  # autocast; fp16 scales gradients on CUDA
+    "accumulate": ("int", 1),  # batches per optimizer step
+    "compile": ("bool", False),  # torch.compile
+    "head": ("value", None),  # the output that trains, of a model with several (default: the first)
+    "context": ("int", None),  # next_token: tokens per training example
     "deterministic": ("bool", False),
     "drop_last": ("bool", False),
     "grad_clip": ("float", None),
@@ -89,6 +95,9 @@ class TrainPlan:
     span: A.Span
     model: str
     config: dict[str, Any]  # `unfreeze` targets are model value names until emission maps them
+    # where each key was written: the span of its first value (for diagnostics that check the
+    # section against the model or the data); keys left to their defaults are absent
+    spans: dict[str, A.Span] = field(default_factory=dict)
 
 
 def plan(program: ir.Program) -> tuple[list[TrainPlan], list[Diagnostic]]:
@@ -114,14 +123,14 @@ def _plan(t: ir.TrainDef, program: ir.Program, diags: list[Diagnostic]) -> Train
     config: dict[str, Any] = {
         "data": None,
         "task": task,
-        "loss": {"name": "cross_entropy" if task == "classification" else "mse"},
+        "loss": {"name": "mse" if task == "regression" else "cross_entropy"},
         "optimizer": {"name": "adam", "lr": 1e-3},
         "scheduler": None,
         "epochs": 10,
         "batch_size": 32,
         "valid": 0.2,
         "test": None,
-        "metrics": ["accuracy"] if task == "classification" else ["r2"],
+        "metrics": {"classification": ["accuracy"], "regression": ["r2"]}.get(task, []),
         "callbacks": [],
     }
     for key, (_, default) in SCALARS.items():
@@ -130,6 +139,7 @@ def _plan(t: ir.TrainDef, program: ir.Program, diags: list[Diagnostic]) -> Train
     for item in t.items:
         values = _flatten(item.values)
         key = item.key
+        result.spans[key] = values[0].span if values else item.span
         if key in LISTS:
             config[key] = [v for v in (_list_item(key, v, model, diags, task) for v in values) if v is not None]
             continue
@@ -249,14 +259,15 @@ def _scalar(key: str, kind: str, value: A.Expr, diags: list[Diagnostic]) -> Any:
     elif kind == "str":
         if isinstance(value, A.String):
             return value.value
-    elif kind == "int":
+    elif kind in ("int", "natural"):
         if isinstance(value, A.Number) and isinstance(value.value, int):
-            if value.value < (0 if key == "seed" else 1) and key not in ("num_workers",):
+            if value.value < (0 if key == "seed" or kind == "natural" else 1) and key not in ("num_workers",):
                 _err(diags, value.span, f"`{key}` must be positive, not {value.text}")
             return value.value
     elif kind == "float":
         if isinstance(value, A.Number):
             return float(value.value)
-    want = {"bool": "`true` or `false`", "str": "a string", "int": "an integer", "float": "a number"}[kind]
+    want = {"bool": "`true` or `false`", "str": "a string", "int": "an integer", "natural": "an integer",
+            "float": "a number"}[kind]
     _err(diags, value.span, f"`{key}` must be {want}")
     return None

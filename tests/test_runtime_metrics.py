@@ -12,6 +12,7 @@ from sklearn import metrics as sklearn_metrics  # noqa: E402
 
 from standalone_util import run_blocked
 
+from tgc.compiler.vendor import vendor
 from tgc.runtime.vendored import metrics as M  # noqa: E402
 
 # scikit-learn warns when a class is predicted but never a target; that case is tested on purpose.
@@ -196,35 +197,60 @@ def test_metrics_module_imports_only_stdlib_and_torch():
 
 def top_level_imports(path: pathlib.Path) -> set[str]:
     """Modules imported by statements at module level (not inside functions)."""
-    source = path.read_text()
-    lines = source.splitlines()
     names: set[str] = set()
-    for node in ast.parse(source).body:
+    for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                # Imports between the runtime modules are dropped when they are concatenated.
-                assert "# tgc: vendored-import" in lines[node.lineno - 1], lines[node.lineno - 1]
-            else:
-                names.add(node.module.split(".")[0])
+            # vendor() copies definitions into one new module: a relative import has no target there.
+            assert not node.level, f"{path.name}: relative import at line {node.lineno}"
+            names.add(node.module.split(".")[0])
     return names
 
 
-@pytest.mark.parametrize("module", ["data.py", "metrics.py"])
+@pytest.mark.parametrize("module", ["data.py", "metrics.py", "support.py"])
 def test_top_level_imports_are_stdlib_or_torch(module):
     path = RUNTIME / module
     allowed = set(sys.stdlib_module_names) | {"torch"}
     assert top_level_imports(path) <= allowed
     tree = ast.parse(path.read_text())
-    # The concatenated tgc_runtime.py cannot hold a second `from __future__` import, and one
-    # module's __all__ would overwrite another's.
+    # vendor() keeps an import only when a copied definition names it: a `from __future__`
+    # import would be dropped silently, changing how the copied code is compiled.
     assert not any(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in tree.body)
-    assigned = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
-    assert "__all__" not in assigned
     # No import of tgc anywhere, not even inside a function.
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             assert all(not a.name.startswith("tgc") for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             assert not node.module.startswith("tgc")
+
+
+def test_vendored_metrics_work_without_numpy(tmp_path):
+    names, body = vendor(set(M.METRICS) | {"METRICS"})
+    assert names == sorted(set(M.METRICS) | {"METRICS"})
+    (tmp_path / "train_utils.py").write_text(body)
+    result = run_blocked(
+        f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n"
+        "import torch, train_utils\n"
+        "print(sorted(train_utils.METRICS))\n"
+        "print(train_utils.auroc(torch.tensor([0.1, 0.7, 0.7]), torch.tensor([0, 1, 0])))\n"
+        "print(train_utils.r2(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])))\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [str(sorted(M.METRICS)), "0.75", "1.0"]
+
+
+def test_one_vendored_metric_brings_only_its_helpers():
+    _, body = vendor({"accuracy"})
+    defined = {n.name for n in ast.parse(body).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    assert {"accuracy", "_classes", "_targets"} <= defined
+    assert not defined & {"f1", "auroc", "_binary_auroc", "mse", "_pair", "r2"}
+    assert "METRICS" not in body
+
+
+def test_mismatched_lengths_raise():
+    with pytest.raises(ValueError, match="3 predictions but 2 targets"):
+        M.accuracy(torch.randn(3, 2), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"prediction shape \[3\] does not match target \[2\]"):
+        M.mse(torch.randn(3), torch.randn(2))
+    assert math.isnan(M.NAN)

@@ -23,7 +23,7 @@ from typing import Sequence
 from tgc import __version__
 
 from . import build, tools
-from .common import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, EXIT_USER, UsageError, _load_plugins
+from .common import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, EXIT_USER, UsageError, UserFileError, _load_plugins
 from .common import _input_option, _param_option  # noqa: F401  (tests import them from here)
 
 __all__ = ["main", "EXIT_OK", "EXIT_USER", "EXIT_USAGE", "EXIT_INTERNAL", "UsageError"]
@@ -68,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    except UserFileError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USER
     except KeyboardInterrupt:
         print("tgc: interrupted", file=sys.stderr)
         return 130

@@ -21,6 +21,10 @@ class UsageError(Exception):
     """A mistake on the command line (exit code 2)."""
 
 
+class UserFileError(Exception):
+    """A file the command must not or cannot touch (exit code 1): a user's file in the way."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse exits with 2 itself; keep one place for it
         raise UsageError(f"{self.prog}: {message}")

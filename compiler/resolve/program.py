@@ -37,6 +37,11 @@ TRAIN_KEYS = (
     "grad_clip",
     "num_workers",
     "standardize",
+    "precision",
+    "accumulate",
+    "compile",
+    "head",
+    "context",
 )
 
 IMPLICIT_MODEL = "Model"

@@ -1,29 +1,20 @@
-"""Data loading for generated training scripts: sources, splits, standardisation, batching.
+"""Data loading for generated training scripts: csv, npz and scikit-learn sources, labels, splits,
+standardisation.
 
-This file is vendored into `out/tgc_runtime.py` (concatenated with metrics.py and training.py), so
-it imports only the standard library and torch at module level; numpy and scikit-learn are imported
-inside the functions that need them. It never imports tgc, and it defines no `from __future__`
-import or `__all__` (both would break or clash in the concatenated file). Private helpers carry
-the `_data_` prefix for the same reason.
+A library the compiler copies from (see support.py): a generated `train_utils.py` holds the
+functions its `train.py` uses and nothing else, so module-level imports are the standard library
+and torch only (numpy and scikit-learn are imported inside the functions that need them), and it
+never imports tgc.
 
 Every problem with the user's data raises `DataError` with a one-line message; the training
 script prints it and exits with status 1.
-
-The public surface:
-    load_source(spec, task, reference=None) -> (x, y, info)
-    load_predict_source(path, info) -> x
-    split_indices(n, fraction, seed) -> (train_idx, valid_idx)
-    Standardizer().fit(x).transform(x); state_dict(); Standardizer.from_state_dict(state)
-    batches(x, y, batch_size, shuffle, generator, drop_last_singleton=True, drop_last=False)
-    count_batches(n, batch_size, drop_last_singleton=True, drop_last=False) -> int
-    shard(indices, rank, world_size) -> indices
 """
 
 import csv
 import difflib
 import math
 import os
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable
 
 import torch
 
@@ -34,10 +25,9 @@ class DataError(Exception):
 
 # --------------------------------------------------------------------------- sources
 
-_DATA_TASKS = ("classification", "regression")
 
 # scikit-learn's bundled data sets (no download needed) and the task each one is for.
-_DATA_SKLEARN_SETS = {
+SKLEARN_SETS = {
     "digits": "classification",
     "iris": "classification",
     "breast_cancer": "classification",
@@ -46,89 +36,13 @@ _DATA_SKLEARN_SETS = {
 }
 
 
-def load_source(
-    spec: dict, task: str = "classification", reference: dict | None = None
-) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Loads one data source; returns (features, targets, info).
-
-    `spec` is `{"kind": "csv", "path": P, "target": "label"}` (target may be a list of columns
-    for multi-output regression), `{"kind": "npz", "path": P}` (arrays `X` and `y`) or
-    `{"kind": "sklearn", "name": "digits"}`. Relative paths are taken as they are (relative to
-    the working directory); the caller resolves them if it wants another base.
-
-    features: float32 [n, d] (an npz `X` with more dimensions keeps them: [n, ...]).
-    targets: classification -> int64 [n] class indices; regression -> float32 [n] or [n, k].
-    info: {"feature_names": [d names] or None for N-d features,
-           "label_map": [original label of class 0, of class 1, ...] or None,
-           "n_classes": int (classification) or None, "target": target column name(s) or None}.
-
-    Class labels: non-negative integers are used as class indices as they are (label_map None,
-    n_classes = largest + 1); any other labels (strings, negative or fractional numbers) get a
-    label map, sorted so that the same data always gives the same classes.
-
-    `reference` is the info of the training source when loading a second (validation) source:
-    its label map and feature columns are reused, and a label the training data did not have
-    is a DataError.
-    """
-    if task not in _DATA_TASKS:
-        raise DataError(f"unknown task {task!r}; expected classification or regression")
-    if not isinstance(spec, dict) or "kind" not in spec:
-        raise DataError(f"a data source needs a kind (csv, npz or sklearn), got {spec!r}")
-    kind = spec["kind"]
-    if kind == "csv":
-        if "target" not in spec or spec["target"] in (None, "", []):
-            raise DataError('a csv data source needs a target column: csv("file.csv", target="label")')
-        return _data_load_csv(_data_spec_path(spec), spec["target"], task, reference)
-    if kind == "npz":
-        return _data_load_npz(_data_spec_path(spec), task, reference)
-    if kind == "sklearn":
-        return _data_load_sklearn(spec.get("name"), task, reference)
-    raise DataError(f"unknown data source kind {kind!r}; expected csv, npz or sklearn")
-
-
-def load_predict_source(path: str, info: dict) -> torch.Tensor:
-    """Features for prediction from a csv (or npz) file, in the training data's feature order.
-
-    The csv needs a header naming every training feature column; the target column and any
-    other extra columns are ignored, so the training file itself can be passed. An npz needs an
-    array `X` shaped like the training features.
-    """
-    path = os.fspath(path)
-    names = info.get("feature_names")
-    if path.lower().endswith(".npz"):
-        x = _data_npz_features(path)
-        if names is not None and (x.dim() != 2 or x.shape[1] != len(names)):
-            raise DataError(
-                f"{path}: X has shape {list(x.shape)}, but the model was trained on "
-                f"{len(names)} features"
-            )
-        return x
-    if names is None:
-        raise DataError(f"{path}: the model was trained on N-d features from an npz file; pass an .npz file")
-    header, rows, lines = _data_read_csv(path)
-    missing = [name for name in names if name not in header]
-    if missing:
-        raise DataError(
-            f"{path}: missing feature column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(repr(m) for m in missing)} (columns: {', '.join(header)})"
-        )
-    return _data_csv_features(path, header, rows, lines, list(names))
-
-
-def _data_spec_path(spec: dict) -> str:
-    path = spec.get("path")
-    if not path:
-        raise DataError(f"a {spec['kind']} data source needs a file path")
-    return os.fspath(path)
-
-
-def _data_short(value: Any) -> str:
+def short(value: Any) -> str:
     """repr of a cell value, cut so that an error message stays one readable line."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _data_check_finite(x: torch.Tensor, what: str) -> None:
+def check_finite(x: torch.Tensor, what: str) -> None:
     """NaN or inf in features or regression targets is a DataError naming the first bad row."""
     if x.is_floating_point() and x.numel() and not bool(torch.isfinite(x).all()):
         flat = x.reshape(x.shape[0], -1)
@@ -141,7 +55,7 @@ def _data_check_finite(x: torch.Tensor, what: str) -> None:
 
 # --------------------------------------------------------------------------- csv
 
-def _data_read_csv(path: str) -> tuple[list[str], list[list[str]], list[int]]:
+def read_csv(path: str) -> tuple[list[str], list[list[str]], list[int]]:
     """Reads a csv file as text: (header, data rows, file line number of each row).
 
     Blank lines and rows whose cells are all empty (spreadsheet export debris) are skipped;
@@ -179,7 +93,7 @@ def _data_read_csv(path: str) -> tuple[list[str], list[list[str]], list[int]]:
         raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
     if header is None:
         raise DataError(f"{path}: the file is empty; a header row naming the columns is required")
-    if all(_data_parse_number(cell) is not None for cell in header):
+    if all(parse_number(cell) is not None for cell in header):
         raise DataError(f"{path}: the first row looks like data; a header row naming the columns is required")
     empty = [i + 1 for i, name in enumerate(header) if not name]
     if empty:
@@ -194,7 +108,7 @@ def _data_read_csv(path: str) -> tuple[list[str], list[list[str]], list[int]]:
     return header, rows, lines
 
 
-def _data_parse_number(text: str) -> float | None:
+def parse_number(text: str) -> float | None:
     """A cell as a float, or None when it is not a number (NaN counts as a number here)."""
     try:
         return float(text)
@@ -202,108 +116,141 @@ def _data_parse_number(text: str) -> float | None:
         return None
 
 
-def _data_is_missing(cell: str) -> bool:
+def is_missing(cell: str) -> bool:
     text = cell.strip()
     return not text or text.lower() in ("nan", "+nan", "-nan")
 
 
-def _data_csv_numbers(path: str, column: str, cells: list[str], lines: list[int], what: str) -> list[float]:
+def csv_numbers(path: str, column: str, cells: list[str], lines: list[int], what: str) -> list[float]:
     """Parses one csv column of numbers; a missing, non-numeric or infinite cell is a DataError."""
     values: list[float] = []
     for cell, line in zip(cells, lines):
-        if _data_is_missing(cell):
+        if is_missing(cell):
             raise DataError(f"{path}: line {line}, column {column!r}: missing value (empty or NaN)")
-        value = _data_parse_number(cell.strip())
+        value = parse_number(cell.strip())
         if value is None:
             raise DataError(
-                f"{path}: line {line}, column {column!r}: non-numeric value {_data_short(cell)} "
+                f"{path}: line {line}, column {column!r}: non-numeric value {short(cell)} "
                 f"({what} must be numbers)"
             )
         if math.isinf(value):
-            raise DataError(f"{path}: line {line}, column {column!r}: infinite value {_data_short(cell)}")
+            raise DataError(f"{path}: line {line}, column {column!r}: infinite value {short(cell)}")
         values.append(value)
     return values
 
 
-def _data_csv_features(
-    path: str, header: list[str], rows: list[list[str]], lines: list[int], names: list[str]
+def csv_columns(
+    path: str,
+    header: list[str],
+    rows: list[list[str]],
+    lines: list[int],
+    names: list[str],
+    what: str = "features",
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
+    """The named columns as one float32 tensor [n, len(names)], in the order of `names`.
+
+    A name the header lacks is a DataError. `dtype` float64 keeps integers above 2**24 exact
+    (the columns of an integer input).
+    """
+    for name in names:
+        if name not in header:
+            raise missing_column(path, name, header)
     columns = [header.index(name) for name in names]
-    data = [
-        _data_csv_numbers(path, name, [row[j] for row in rows], lines, "features")
-        for name, j in zip(names, columns)
-    ]
-    # Built column by column, then transposed: one float32 tensor of shape [n, d].
-    return torch.tensor(data, dtype=torch.float64).T.contiguous().to(torch.float32)
+    data = [csv_numbers(path, name, [row[j] for row in rows], lines, what) for name, j in zip(names, columns)]
+    # Built column by column, then transposed: one tensor of shape [n, d].
+    return torch.tensor(data, dtype=torch.float64).T.contiguous().to(dtype)
 
 
-def _data_missing_column(path: str, name: str, header: list[str]) -> DataError:
+def missing_column(path: str, name: str, header: list[str]) -> DataError:
     close = difflib.get_close_matches(name, header, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return DataError(f"{path}: no column {name!r} (columns: {', '.join(header)}){hint}")
 
 
-def _data_load_csv(
-    path: str, target: str | Sequence[str], task: str, reference: dict | None
-) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    header, rows, lines = _data_read_csv(path)
-    targets = [target] if isinstance(target, str) else list(target)
+def input_columns(path: str, header: list[str], targets: list[str], inputs: list[str]) -> dict[str, list[str]]:
+    """Which columns feed which model input, in file order.
+
+    With one input, every column but the targets. With several, input `x` takes the column
+    named `x` and those named `x.<anything>` (`x.0`, `x.age`); a column that belongs to no
+    input and is not a target is a DataError, so that none is dropped unnoticed.
+    """
     for name in targets:
         if name not in header:
-            raise _data_missing_column(path, name, header)
-    if task == "classification" and len(targets) != 1:
-        raise DataError(f"{path}: classification needs exactly one target column, got {len(targets)}")
-    if reference is not None and reference.get("feature_names") is not None:
-        # A validation file: the training file's feature columns, in the training order.
-        names = list(reference["feature_names"])
-        missing = [name for name in names if name not in header]
-        if missing:
+            raise missing_column(path, name, header)
+    rest = [name for name in header if name not in targets]
+    if len(inputs) == 1:
+        groups = {inputs[0]: rest}
+    else:
+        groups = {i: [c for c in rest if c == i or c.startswith(i + ".")] for i in inputs}
+        stray = [c for c in rest if not any(c in g for g in groups.values())]
+        if stray:
             raise DataError(
-                f"{path}: missing feature column{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(repr(m) for m in missing)} that the training data has"
+                f"{path}: column {stray[0]!r} belongs to no input; name the columns of input `x` x or x.<name> "
+                f"(inputs: {', '.join(inputs)})"
             )
-    else:
-        names = [name for name in header if name not in targets]
-        if not names:
-            raise DataError(f"{path}: no feature columns besides the target")
-    x = _data_csv_features(path, header, rows, lines, names)
+    for name, columns in groups.items():
+        if not columns:
+            raise DataError(f"{path}: no columns for input `{name}` (columns: {', '.join(header)})")
+    return groups
 
-    if task == "classification":
-        column = header.index(targets[0])
-        raw = []
-        for row, line in zip(rows, lines):
-            if _data_is_missing(row[column]):
-                raise DataError(f"{path}: line {line}, column {targets[0]!r}: missing label (empty or NaN)")
-            raw.append(row[column].strip())
-        y, label_map, n_classes = _data_encode_labels(
-            raw, lambda i: f"{path}: line {lines[i]}, column {targets[0]!r}", reference
+
+def csv_inputs(
+    path: str, header: list[str], rows: list[list[str]], lines: list[int], groups: dict[str, list[str]], dtypes: dict
+) -> list[torch.Tensor]:
+    """One tensor [n, columns] per input, in the input's dtype; a column the file lacks is a DataError."""
+    missing = [c for columns in groups.values() for c in columns if c not in header]
+    if missing:
+        raise missing_column(path, missing[0], header)
+    return [
+        as_input(
+            csv_columns(path, header, rows, lines, columns, "features", column_dtype(dtypes[name])),
+            dtypes[name],
+            f"{path}: input {name}",
         )
-    else:
-        columns = [
-            _data_csv_numbers(path, name, [row[header.index(name)] for row in rows], lines, "regression targets")
-            for name in targets
-        ]
-        y = torch.tensor(columns, dtype=torch.float64).T.contiguous().to(torch.float32)
-        if isinstance(target, str):
-            y = y[:, 0].contiguous()
-        label_map, n_classes = None, None
-    info = {
-        "feature_names": names,
-        "label_map": label_map,
-        "n_classes": n_classes,
-        "target": target if isinstance(target, str) else list(targets),
-    }
-    return x, y, info
+        for name, columns in groups.items()
+    ]
+
+
+def column_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for a floating input; float64 for an integer one, exact up to 2**53."""
+    return torch.float32 if dtype.is_floating_point else torch.float64
+
+
+def as_input(x: torch.Tensor, dtype: torch.dtype, what: str) -> torch.Tensor:
+    """`x` in the dtype of the model input it feeds; a fraction for an integer input is a DataError."""
+    if x.dtype == dtype:
+        return x
+    if not dtype.is_floating_point and x.is_floating_point():
+        bad = (x != x.round()).reshape(x.shape[0], -1).any(dim=1).nonzero()
+        if bad.numel():
+            raise DataError(f"{what}: row {int(bad[0, 0])} has a fraction, but the model takes {dtype} here")
+    return x.to(dtype)
+
+
+def csv_labels(
+    path: str, header: list[str], rows: list[list[str]], lines: list[int], target: str, reference: dict | None
+) -> tuple[torch.Tensor, list | None, int]:
+    """The class labels of column `target`: (int64 class indices, label map or None, classes)."""
+    if target not in header:
+        raise missing_column(path, target, header)
+    column = header.index(target)
+    raw = []
+    for row, line in zip(rows, lines):
+        if is_missing(row[column]):
+            raise DataError(f"{path}: line {line}, column {target!r}: missing label (empty or NaN)")
+        raw.append(row[column].strip())
+    return encode_labels(raw, lambda i: f"{path}: line {lines[i]}, column {target!r}", reference)
 
 
 # --------------------------------------------------------------------------- labels
 
-def _data_numeric_labels(raw: list) -> list[float] | None:
+def numeric_labels(raw: list) -> list[float] | None:
     """The labels as floats when every one is a finite number (or numeric text), else None."""
     values: list[float] = []
     for label in raw:
         if isinstance(label, str):
-            value = _data_parse_number(label)
+            value = parse_number(label)
             if value is None:
                 return None
         elif isinstance(label, (int, float)):
@@ -316,48 +263,51 @@ def _data_numeric_labels(raw: list) -> list[float] | None:
     return values
 
 
-def _data_plain_label(value: float) -> int | float:
+def plain_label(value: float) -> int | float:
     """1.0 -> 1 so that label maps read naturally and survive a json round trip."""
     return int(value) if value.is_integer() else value
 
 
-def _data_encode_labels(
+def encode_labels(
     raw: list, where: Callable[[int], str], reference: dict | None
 ) -> tuple[torch.Tensor, list | None, int]:
     """Class labels -> (int64 class indices, label map or None, number of classes)."""
-    numbers = _data_numeric_labels(raw)
+    numbers = numeric_labels(raw)
     if reference is None:
         if numbers is not None and all(v.is_integer() and v >= 0 for v in numbers):
             indices = [int(v) for v in numbers]
             return torch.tensor(indices, dtype=torch.int64), None, max(indices) + 1
         if numbers is not None:
-            label_map: list = [_data_plain_label(v) for v in sorted(set(numbers))]
+            label_map: list = [plain_label(v) for v in sorted(set(numbers))]
         else:
             label_map = sorted({str(label) for label in raw})
-        return _data_apply_label_map(raw, label_map, where), label_map, len(label_map)
+        return apply_label_map(raw, label_map, where), label_map, len(label_map)
 
     label_map = reference.get("label_map")
-    n_classes = reference.get("n_classes")
+    # read_data's info calls it "classes" (csv_labels returns it third, as here).
+    n_classes = reference.get("classes", reference.get("n_classes"))
     if label_map is None:
         # The training labels were used as class indices; these must be such indices too.
         for i, label in enumerate(raw):
-            value = numbers[i] if numbers is not None else None
+            # One non-numeric label makes `numbers` None: look at each label on its own to name
+            # the first bad one, not the first row.
+            value = numbers[i] if numbers is not None else (numeric_labels([label]) or [None])[0]
             if value is None or not value.is_integer() or value < 0:
                 raise DataError(
-                    f"{where(i)}: label {_data_short(label)} is not a class index like the training labels"
+                    f"{where(i)}: label {short(label)} is not a class index like the training labels"
                 )
             if n_classes is not None and value >= n_classes:
                 raise DataError(
-                    f"{where(i)}: label {_data_plain_label(value)} does not occur in the training data "
+                    f"{where(i)}: label {plain_label(value)} does not occur in the training data "
                     f"(classes 0..{n_classes - 1})"
                 )
         assert numbers is not None
         return torch.tensor([int(v) for v in numbers], dtype=torch.int64), None, n_classes
     label_map = list(label_map)
-    return _data_apply_label_map(raw, label_map, where), label_map, len(label_map)
+    return apply_label_map(raw, label_map, where), label_map, len(label_map)
 
 
-def _data_apply_label_map(raw: list, label_map: list, where: Callable[[int], str]) -> torch.Tensor:
+def apply_label_map(raw: list, label_map: list, where: Callable[[int], str]) -> torch.Tensor:
     numeric_map = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in label_map)
     if numeric_map:
         lookup = {float(v): i for i, v in enumerate(label_map)}
@@ -366,14 +316,14 @@ def _data_apply_label_map(raw: list, label_map: list, where: Callable[[int], str
     indices: list[int] = []
     for i, label in enumerate(raw):
         if numeric_map:
-            key: Any = _data_parse_number(label) if isinstance(label, str) else float(label)
+            key: Any = parse_number(label) if isinstance(label, str) else float(label)
         else:
             key = str(label)
         index = lookup.get(key)
         if index is None:
             shown = ", ".join(repr(v) for v in label_map[:10]) + (", ..." if len(label_map) > 10 else "")
             raise DataError(
-                f"{where(i)}: label {_data_short(label)} does not occur in the training data (labels: {shown})"
+                f"{where(i)}: label {short(label)} does not occur in the training data (labels: {shown})"
             )
         indices.append(index)
     return torch.tensor(indices, dtype=torch.int64)
@@ -381,7 +331,7 @@ def _data_apply_label_map(raw: list, label_map: list, where: Callable[[int], str
 
 # --------------------------------------------------------------------------- npz
 
-def _data_import_numpy(why: str) -> Any:
+def import_numpy(why: str) -> Any:
     try:
         import numpy
     except ImportError:
@@ -389,9 +339,9 @@ def _data_import_numpy(why: str) -> Any:
     return numpy
 
 
-def _data_open_npz(path: str) -> Any:
+def open_npz(path: str) -> Any:
     """The arrays of an .npz file, as a dict; a missing or broken file is a DataError."""
-    np = _data_import_numpy("reading .npz files")
+    np = import_numpy("reading .npz files")
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
@@ -408,113 +358,93 @@ def _data_open_npz(path: str) -> Any:
         raise DataError(f"{path}: not a readable .npz file ({type(error).__name__}: {error})") from None
 
 
-def _data_npz_array(arrays: dict, path: str, name: str) -> Any:
+def npz_array(arrays: dict, path: str, name: str) -> Any:
     if name in arrays:
         return arrays[name]
     raise DataError(
         f"{path}: no array {name!r} (arrays: {', '.join(sorted(arrays)) or 'none'}); "
-        "save features as X and targets as y: numpy.savez(path, X=..., y=...)"
+        "save each input under its name (or X for one input) and the targets as y: numpy.savez(path, X=..., y=...)"
     )
 
 
-def _data_features_from_array(array: Any, what: str) -> torch.Tensor:
-    np = _data_import_numpy("reading .npz files")
+def array_input(array: Any, what: str) -> torch.Tensor:
+    """A numeric array as a tensor: floats as float32, integers as int64, booleans as bool."""
+    np = import_numpy("reading arrays")
     if array.dtype.kind not in "biuf":
         raise DataError(f"{what} must be numeric, got dtype {array.dtype}")
     if array.ndim < 2:
-        raise DataError(f"{what} must have shape [samples, features], got {list(array.shape)}")
-    x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    _data_check_finite(x, what)
+        raise DataError(f"{what} must have shape [samples, ...], got {list(array.shape)}")
+    dtype = {"b": np.bool_, "i": np.int64, "u": np.int64}.get(array.dtype.kind, np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(array, dtype=dtype))
+    check_finite(x, what)
     return x
 
 
-def _data_npz_features(path: str) -> torch.Tensor:
-    arrays = _data_open_npz(path)
-    return _data_features_from_array(_data_npz_array(arrays, path, "X"), f"{path}: X")
+def npz_inputs(arrays: dict, path: str, dtypes: dict) -> list[torch.Tensor]:
+    """One tensor per model input from the arrays named after the inputs (one input: or `X`)."""
+    inputs = []
+    for name, dtype in dtypes.items():
+        key = "X" if len(dtypes) == 1 and name not in arrays and "X" in arrays else name
+        inputs.append(as_input(array_input(npz_array(arrays, path, key), f"{path}: {key}"), dtype, f"{path}: {key}"))
+        if len(inputs[-1]) != len(inputs[0]):
+            raise DataError(f"{path}: {key} has {len(inputs[-1])} rows, the first input has {len(inputs[0])}")
+    return inputs
 
 
-def _data_targets_from_array(
-    array: Any, n: int, task: str, what: str, reference: dict | None
-) -> tuple[torch.Tensor, list | None, int | None]:
-    np = _data_import_numpy("reading .npz files")
+def array_labels(array: Any, n: int, what: str, reference: dict | None) -> tuple[torch.Tensor, list | None, int]:
+    """Class labels from an array of numbers or strings, one per row."""
+    np = import_numpy("reading arrays")
     if array.shape[:1] != (n,):
-        raise DataError(f"{what} has {array.shape[0] if array.ndim else 0} rows, the features have {n}")
-    if task == "classification":
-        if array.ndim == 2 and array.shape[1] == 1:
-            array = array[:, 0]
-        if array.ndim != 1:
-            raise DataError(f"{what} must be one label per row for classification, got shape {list(array.shape)}")
-        if array.dtype.kind not in "biufUS":
-            raise DataError(f"{what} must hold numbers or strings, got dtype {array.dtype}")
-        if array.dtype.kind == "f" and not bool(np.isfinite(array).all()):
-            row = int(np.flatnonzero(~np.isfinite(array))[0])
-            raise DataError(f"{what}[{row}] is {array[row]}; every row needs a label")
-        raw = array.astype(str).tolist() if array.dtype.kind == "S" else array.tolist()
-        return _data_encode_labels(raw, lambda i: f"{what}[{i}]", reference)
+        raise DataError(f"{what} has {array.shape[0] if array.ndim else 0} rows, the inputs have {n}")
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise DataError(f"{what} must be one label per row for classification, got shape {list(array.shape)}")
+    if array.dtype.kind not in "biufUS":
+        raise DataError(f"{what} must hold numbers or strings, got dtype {array.dtype}")
+    if array.dtype.kind == "f" and not bool(np.isfinite(array).all()):
+        row = int(np.flatnonzero(~np.isfinite(array))[0])
+        raise DataError(f"{what}[{row}] is {array[row]}; every row needs a label")
+    raw = array.astype(str).tolist() if array.dtype.kind == "S" else array.tolist()
+    return encode_labels(raw, lambda i: f"{what}[{i}]", reference)
+
+
+def array_targets(array: Any, n: int, what: str) -> torch.Tensor:
+    """Regression targets [n] or [n, k] as float32."""
+    np = import_numpy("reading arrays")
+    if array.shape[:1] != (n,):
+        raise DataError(f"{what} has {array.shape[0] if array.ndim else 0} rows, the inputs have {n}")
     if array.dtype.kind not in "biuf":
         raise DataError(f"{what} must be numeric for regression, got dtype {array.dtype}")
     if array.ndim > 2:
         raise DataError(f"{what} must have shape [samples] or [samples, outputs], got {list(array.shape)}")
     y = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    _data_check_finite(y, what)
-    return y, None, None
-
-
-def _data_load_npz(path: str, task: str, reference: dict | None) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    arrays = _data_open_npz(path)
-    x = _data_features_from_array(_data_npz_array(arrays, path, "X"), f"{path}: X")
-    names = [f"x{i}" for i in range(x.shape[1])] if x.dim() == 2 else None
-    if reference is not None:
-        _data_check_width(x, reference, path)
-        names = reference.get("feature_names", names)
-    y, label_map, n_classes = _data_targets_from_array(
-        _data_npz_array(arrays, path, "y"), x.shape[0], task, f"{path}: y", reference
-    )
-    info = {"feature_names": names, "label_map": label_map, "n_classes": n_classes, "target": None}
-    return x, y, info
-
-
-def _data_check_width(x: torch.Tensor, reference: dict, what: str) -> None:
-    names = reference.get("feature_names")
-    if names is not None and (x.dim() != 2 or x.shape[1] != len(names)):
-        raise DataError(
-            f"{what}: features have shape {list(x.shape[1:])}, the training data has {len(names)} features"
-        )
+    check_finite(y, what)
+    return y
 
 
 # --------------------------------------------------------------------------- scikit-learn
 
-def _data_load_sklearn(name: Any, task: str, reference: dict | None) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    if name not in _DATA_SKLEARN_SETS:
-        known = ", ".join(_DATA_SKLEARN_SETS)
-        raise DataError(f"unknown scikit-learn data set {name!r}; known: {known}")
-    if _DATA_SKLEARN_SETS[name] != task:
-        raise DataError(
-            f"sklearn({name!r}) is a {_DATA_SKLEARN_SETS[name]} data set; use task: {_DATA_SKLEARN_SETS[name]}"
-        )
+
+def load_sklearn(name: str, task: str) -> Any:
+    """One of scikit-learn's bundled data sets (no download): its `Bunch`."""
+    if name not in SKLEARN_SETS:
+        raise DataError(f"unknown scikit-learn data set {name!r}; known: {', '.join(SKLEARN_SETS)}")
+    if SKLEARN_SETS[name] != task:
+        raise DataError(f"sklearn({name!r}) is a {SKLEARN_SETS[name]} data set; use task: {SKLEARN_SETS[name]}")
     try:
         import sklearn.datasets
     except ImportError:
         raise DataError(f"sklearn({name!r}) data needs scikit-learn: pip install scikit-learn") from None
-    bunch = getattr(sklearn.datasets, f"load_{name}")()
-    what = f"sklearn({name!r})"
-    x = _data_features_from_array(bunch.data, f"{what} features")
-    names = getattr(bunch, "feature_names", None)
-    names = [str(n) for n in names] if names is not None else [f"x{i}" for i in range(x.shape[1])]
-    if task == "classification":
-        y = torch.as_tensor(bunch.target.tolist(), dtype=torch.int64)
-        # target_names (e.g. iris's 'setosa', ...) make predictions readable; digits has 0..9.
-        target_names = getattr(bunch, "target_names", None)
-        label_map = None
-        if target_names is not None:
-            label_map = [v if isinstance(v, int) else str(v) for v in target_names.tolist()]
-        n_classes = len(label_map) if label_map is not None else int(y.max()) + 1
-    else:
-        y, label_map, n_classes = _data_targets_from_array(bunch.target, x.shape[0], task, what, None)
-    if reference is not None:
-        _data_check_width(x, reference, what)
-    info = {"feature_names": names, "label_map": label_map, "n_classes": n_classes, "target": None}
-    return x, y, info
+    return getattr(sklearn.datasets, f"load_{name}")()
+
+
+def sklearn_labels(bunch: Any) -> tuple[torch.Tensor, list | None, int]:
+    """Class indices, with the data set's target names as the label map (iris: 'setosa', ...)."""
+    y = torch.as_tensor(bunch.target.tolist(), dtype=torch.int64)
+    names = getattr(bunch, "target_names", None)
+    label_map = None if names is None else [v if isinstance(v, int) else str(v) for v in names.tolist()]
+    return y, label_map, len(label_map) if label_map is not None else int(y.max()) + 1
 
 
 # --------------------------------------------------------------------------- splitting
@@ -538,124 +468,71 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, tor
 
 # --------------------------------------------------------------------------- standardisation
 
-class Standardizer:
-    """Per-feature (x - mean) / std, fitted on the training part only.
+def fit_scaling(x: torch.Tensor) -> dict:
+    """Mean and standard deviation of each feature over the examples (dim 0) of the training
+    part, as plain lists (json- and weights_only-safe; N-d inputs get one per element).
 
-    Statistics are over the sample dimension (dim 0), so N-d features get one mean and std per
-    element. A constant feature gets std 1 (and its mean is its exact value, so it becomes 0):
-    dividing by ~0 would turn rounding noise into huge values.
+    Population std, in float64, like scikit-learn's StandardScaler. A constant feature gets
+    std 1 and its exact value as mean, so it becomes 0 instead of amplified rounding noise.
     """
-
-    def __init__(self) -> None:
-        self.mean: torch.Tensor | None = None
-        self.std: torch.Tensor | None = None
-
-    def fit(self, x: torch.Tensor) -> "Standardizer":
-        if x.shape[0] == 0:
-            raise DataError("cannot standardise features of an empty data set")
-        data = x.detach().to("cpu", torch.float64)
-        # Population std (like scikit-learn's StandardScaler), in float64 for accuracy.
-        std, mean = torch.std_mean(data, dim=0, correction=0)
-        constant = (data == data[:1]).all(dim=0)
-        mean = torch.where(constant, data[0], mean)
-        std = torch.where(constant, torch.ones_like(std), std)
-        self.mean = mean.to(torch.float32)
-        self.std = std.to(torch.float32)
-        return self
-
-    def transform(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mean is None or self.std is None:
-            raise RuntimeError("Standardizer.transform called before fit")
-        if tuple(x.shape[1:]) != tuple(self.mean.shape):
-            raise DataError(
-                f"features have shape {list(x.shape[1:])}, the model was trained on {list(self.mean.shape)}"
-            )
-        mean = self.mean.to(x.device)
-        std = self.std.to(x.device)
-        return ((x - mean) / std).to(x.dtype if x.is_floating_point() else torch.float32)
-
-    def state_dict(self) -> dict:
-        """Plain (nested) lists of floats: loadable with torch.load(weights_only=True) and json."""
-        if self.mean is None or self.std is None:
-            raise RuntimeError("Standardizer.state_dict called before fit")
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
-
-    @classmethod
-    def from_state_dict(cls, state: dict) -> "Standardizer":
-        standardizer = cls()
-        standardizer.mean = torch.as_tensor(state["mean"], dtype=torch.float32)
-        standardizer.std = torch.as_tensor(state["std"], dtype=torch.float32)
-        return standardizer
+    if x.shape[0] == 0:
+        raise DataError("cannot standardise the features of an empty data set")
+    data = x.detach().to("cpu", torch.float64)
+    std, mean = torch.std_mean(data, dim=0, correction=0)
+    constant = (data == data[:1]).all(dim=0)
+    mean = torch.where(constant, data[0], mean)
+    std = torch.where(constant, torch.ones_like(std), std)
+    return {"mean": mean.to(torch.float32).tolist(), "std": std.to(torch.float32).tolist()}
 
 
-# --------------------------------------------------------------------------- batching
-
-def count_batches(n: int, batch_size: int, drop_last_singleton: bool = True, drop_last: bool = False) -> int:
-    """How many batches `batches` yields for n samples (e.g. steps per epoch for OneCycleLR)."""
-    _data_check_batch_size(batch_size)
-    if drop_last:
-        return n // batch_size
-    if drop_last_singleton and batch_size > 1 and n % batch_size == 1:
-        n -= 1
-    return -(-n // batch_size)
+def apply_scaling(x: torch.Tensor, scaling: dict) -> torch.Tensor:
+    """(x - mean) / std with statistics from `fit_scaling`."""
+    mean = torch.tensor(scaling["mean"], dtype=torch.float32, device=x.device)
+    std = torch.tensor(scaling["std"], dtype=torch.float32, device=x.device)
+    if tuple(x.shape[1:]) != tuple(mean.shape):
+        raise DataError(f"features have shape {list(x.shape[1:])}, the model was trained on {list(mean.shape)}")
+    return ((x - mean) / std).to(x.dtype if x.is_floating_point() else torch.float32)
 
 
-def _data_check_batch_size(batch_size: int) -> None:
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise DataError(f"batch_size must be a positive integer, got {batch_size}")
+# --------------------------------------------------------------------------- text
 
 
-def batches(
-    x: torch.Tensor,
-    y: torch.Tensor | None,
-    batch_size: int,
-    shuffle: bool,
-    generator: torch.Generator | None = None,
-    drop_last_singleton: bool = True,
-    drop_last: bool = False,
-    indices: torch.Tensor | None = None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    """Yields (x_batch, y_batch) pairs, each gathered in one indexing op (x[idx]).
-
-    The order is a permutation from `generator` when `shuffle`, else the data order. `indices`
-    restricts the epoch to those rows (e.g. this rank's `shard`), shuffled among themselves when
-    `shuffle`. A final batch of exactly one sample is dropped when `drop_last_singleton` and
-    batch_size > 1, because batch norm cannot train on a batch of one; `drop_last` drops any
-    incomplete final batch. `y` may be None (prediction); then y_batch is None.
-    """
-    _data_check_batch_size(batch_size)
-    batch_size = int(batch_size)
-    order = indices.to(torch.int64) if indices is not None else None
-    n = order.shape[0] if order is not None else x.shape[0]
-    if shuffle:
-        device = generator.device if generator is not None else torch.device("cpu")
-        perm = torch.randperm(n, generator=generator, device=device).cpu()
-        order = perm if order is None else order.cpu()[perm]
-    elif order is None:
-        order = torch.arange(n)
-    order = order.to(x.device)
-    stop = count_batches(n, batch_size, drop_last_singleton, drop_last) * batch_size
-    for start in range(0, min(stop, n), batch_size):
-        idx = order[start : start + batch_size]
-        yield x[idx], (y[idx] if y is not None else None)
+def read_text(path: str) -> str:
+    """A UTF-8 text file's contents; a missing or unreadable file is a DataError."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
 
 
-def shard(indices: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
-    """This rank's part of an epoch's (shared-seed) permutation, like DistributedSampler.
+def text_ids(text: str, vocabulary: list | None, what: str) -> torch.Tensor:
+    """Token ids of `text`: indices into `vocabulary` (characters), or its UTF-8 bytes (None)."""
+    if vocabulary is None:
+        return torch.tensor(list(text.encode("utf-8")), dtype=torch.int64)
+    index = {c: i for i, c in enumerate(vocabulary)}
+    unknown = next((c for c in text if c not in index), None)
+    if unknown is not None:
+        raise DataError(f"{what}: the character {unknown!r} is not in the training text's vocabulary")
+    return torch.tensor([index[c] for c in text], dtype=torch.int64)
 
-    The permutation is padded by repeating its start until its length divides by world_size,
-    then rank r takes positions r, r + world_size, ...; every rank gets the same number of
-    samples, so all ranks run the same number of steps (a rank with fewer would hang the
-    others in all-reduce).
-    """
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} is not in 0..{world_size - 1}")
-    n = indices.shape[0]
-    if n == 0:
-        return indices
-    total = -(-n // world_size) * world_size
-    padding = total - n
-    if padding:
-        repeats = -(-padding // n)
-        indices = torch.cat([indices, indices.repeat(repeats)[:padding]])
-    return indices[rank:total:world_size]
+
+def text_windows(ids: torch.Tensor, context: int, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Examples of next-token training: windows of `context` ids, and the same shifted by one."""
+    n = (len(ids) - 1) // context
+    if n < 2:
+        raise DataError(f"{what}: {len(ids)} tokens make fewer than two windows of {context} + 1")
+    x = ids[: n * context].reshape(n, context)
+    y = ids[1 : n * context + 1].reshape(n, context)
+    return x, y
+
+
+def text_of(ids: list, vocabulary: list | None) -> str:
+    """The text of token ids (bytes that are not valid UTF-8 show as U+FFFD)."""
+    if vocabulary is None:
+        return bytes(ids).decode("utf-8", errors="replace")
+    return "".join(vocabulary[i] for i in ids)

@@ -1,8 +1,8 @@
 """Evaluation metrics in torch, matching scikit-learn's definitions.
 
-This file is vendored into `out/tgc_runtime.py` (concatenated with data.py and training.py), so
-it imports only the standard library and torch at module level, never tgc, has no `from
-__future__` import or `__all__`, and its private helpers carry the `_metric_` prefix.
+A library the compiler copies from (see support.py): a generated `train_utils.py` holds the
+metrics its `train.py` reports and what they use, so it imports only the standard library and
+torch, never tgc.
 
 Every metric is `metric(pred, target) -> float`, computed on a whole epoch's concatenated
 predictions (no streaming state) in float64:
@@ -21,10 +21,10 @@ from typing import Callable
 
 import torch
 
-_METRIC_NAN = float("nan")
+NAN = float("nan")
 
 
-def _metric_classes(pred: torch.Tensor) -> torch.Tensor:
+def _classes(pred: torch.Tensor) -> torch.Tensor:
     """Predicted class per sample: argmax of logits (first on ties), or score > 0 for binary."""
     pred = pred.detach()
     if pred.dim() == 2 and pred.shape[1] > 1:
@@ -32,17 +32,17 @@ def _metric_classes(pred: torch.Tensor) -> torch.Tensor:
     return (pred.reshape(-1) > 0).to(torch.int64)
 
 
-def _metric_targets(target: torch.Tensor, n: int) -> torch.Tensor:
+def _targets(target: torch.Tensor, n: int) -> torch.Tensor:
     target = target.detach().reshape(-1).to(torch.int64)
     if target.shape[0] != n:
         raise ValueError(f"metric: {n} predictions but {target.shape[0]} targets")
     return target
 
 
-def _metric_counts(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _counts(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(true positives, predicted count, true count) per class, over the classes that occur."""
-    classes = _metric_classes(pred)
-    target = _metric_targets(target, classes.shape[0])
+    classes = _classes(pred)
+    target = _targets(target, classes.shape[0])
     size = int(max(int(classes.max()), int(target.max()))) + 1
     hits = torch.bincount(target[classes == target], minlength=size)
     return hits.double(), torch.bincount(classes, minlength=size).double(), torch.bincount(target, minlength=size).double()
@@ -50,10 +50,10 @@ def _metric_counts(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tens
 
 def accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Fraction of samples whose predicted class is the target."""
-    classes = _metric_classes(pred)
-    target = _metric_targets(target, classes.shape[0])
+    classes = _classes(pred)
+    target = _targets(target, classes.shape[0])
     if target.numel() == 0:
-        return _METRIC_NAN
+        return NAN
     return float((classes == target).double().mean())
 
 
@@ -63,8 +63,8 @@ def balanced_accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
     A class that is only predicted, never a target, has no recall and is left out, as there.
     """
     if pred.shape[0] == 0:
-        return _METRIC_NAN
-    hits, _, true = _metric_counts(pred, target)
+        return NAN
+    hits, _, true = _counts(pred, target)
     present = true > 0
     return float((hits[present] / true[present]).mean())
 
@@ -76,14 +76,14 @@ def f1(pred: torch.Tensor, target: torch.Tensor) -> float:
     f1_score(average="macro") and its zero_division default.
     """
     if pred.shape[0] == 0:
-        return _METRIC_NAN
-    hits, predicted, true = _metric_counts(pred, target)
+        return NAN
+    hits, predicted, true = _counts(pred, target)
     present = (predicted + true) > 0
     scores = 2 * hits[present] / (predicted[present] + true[present])
     return float(scores.mean())
 
 
-def _metric_binary_auroc(scores: torch.Tensor, positive: torch.Tensor) -> float:
+def _binary_auroc(scores: torch.Tensor, positive: torch.Tensor) -> float:
     """Area under the ROC curve as the Mann-Whitney U statistic with average ranks.
 
     Tied scores share the mean of their ranks, which counts a tied (positive, negative) pair
@@ -92,7 +92,7 @@ def _metric_binary_auroc(scores: torch.Tensor, positive: torch.Tensor) -> float:
     n_pos = int(positive.sum())
     n_neg = positive.shape[0] - n_pos
     if n_pos == 0 or n_neg == 0 or bool(torch.isnan(scores).any()):
-        return _METRIC_NAN
+        return NAN
     sorted_scores, order = scores.sort()
     _, inverse, counts = torch.unique_consecutive(sorted_scores, return_inverse=True, return_counts=True)
     ends = counts.cumsum(0).double()
@@ -112,23 +112,23 @@ def auroc(pred: torch.Tensor, target: torch.Tensor) -> float:
     class only).
     """
     pred = pred.detach().double()
-    target = _metric_targets(target, pred.shape[0])
+    target = _targets(target, pred.shape[0])
     if pred.dim() == 2 and pred.shape[1] > 2:
         probabilities = torch.softmax(pred, dim=1)
         values = [
-            _metric_binary_auroc(probabilities[:, k], target == k) for k in range(pred.shape[1])
+            _binary_auroc(probabilities[:, k], target == k) for k in range(pred.shape[1])
         ]
         values = [v for v in values if not math.isnan(v)]
-        return sum(values) / len(values) if values else _METRIC_NAN
+        return sum(values) / len(values) if values else NAN
     if pred.dim() == 2 and pred.shape[1] == 2:
         # logit1 - logit0 is a monotone function of the softmax probability of class 1.
         scores = pred[:, 1] - pred[:, 0]
     else:
         scores = pred.reshape(-1)
-    return _metric_binary_auroc(scores, target == 1)
+    return _binary_auroc(scores, target == 1)
 
 
-def _metric_pair(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _pair(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Regression prediction and target as float64 [n, k] of the same shape."""
     pred = pred.detach().double()
     target = target.detach().double()
@@ -142,25 +142,25 @@ def _metric_pair(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
 
 def mse(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Mean squared error."""
-    pred, target = _metric_pair(pred, target)
+    pred, target = _pair(pred, target)
     if pred.shape[0] == 0:
-        return _METRIC_NAN
+        return NAN
     return float(((pred - target) ** 2).mean())
 
 
 def rmse(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Root mean squared error, per output and then averaged (scikit-learn's definition)."""
-    pred, target = _metric_pair(pred, target)
+    pred, target = _pair(pred, target)
     if pred.shape[0] == 0:
-        return _METRIC_NAN
+        return NAN
     return float(((pred - target) ** 2).mean(dim=0).sqrt().mean())
 
 
 def mae(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Mean absolute error."""
-    pred, target = _metric_pair(pred, target)
+    pred, target = _pair(pred, target)
     if pred.shape[0] == 0:
-        return _METRIC_NAN
+        return NAN
     return float((pred - target).abs().mean())
 
 
@@ -170,9 +170,9 @@ def r2(pred: torch.Tensor, target: torch.Tensor) -> float:
     A constant target (zero variance) scores 1 when predicted exactly and 0 otherwise, like
     scikit-learn's r2_score(force_finite=True); fewer than two samples give NaN.
     """
-    pred, target = _metric_pair(pred, target)
+    pred, target = _pair(pred, target)
     if pred.shape[0] < 2:
-        return _METRIC_NAN
+        return NAN
     residual = ((target - pred) ** 2).sum(dim=0)
     total = ((target - target.mean(dim=0)) ** 2).sum(dim=0)
     safe = torch.where(total != 0, total, torch.ones_like(total))
