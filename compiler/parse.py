@@ -224,14 +224,27 @@ def decode_source(data: bytes, filename: str) -> str:
         ) from None
 
 
+MAX_SOURCE_BYTES = 8 << 20  # a .tg file is a few KB; /dev/zero or a data file is not one
+
+
 def read_source(path: str) -> str:
+    """A source file's text. Only regular files (a FIFO would block, /dev/zero never ends),
+    and at most MAX_SOURCE_BYTES of them."""
+    import os
+    import stat
+
+    span = A.Span(path, 0, 0, 0, 0)  # line 0: the file as a whole, no position in it
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK)) as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise CompileError([error(span, "E001", f"cannot read `{path}`: not a regular file")])
+            data = fh.read(MAX_SOURCE_BYTES + 1)
     except OSError as exc:
-        span = A.Span(path, 0, 0, 0, 0)  # line 0: the file as a whole, no position in it
         reason = exc.strerror or type(exc).__name__
         raise CompileError([error(span, "E001", f"cannot read `{path}`: {reason.lower()}")]) from None
+    if len(data) > MAX_SOURCE_BYTES:
+        raise CompileError([error(span, "E001", f"cannot read `{path}`: larger than {MAX_SOURCE_BYTES >> 20} MB, "
+                                              "which no .tg file is")])
     return decode_source(data, path)
 
 

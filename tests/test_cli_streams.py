@@ -29,3 +29,55 @@ def test_an_empty_or_self_output_is_a_usage_error(tmp_path, capsys):
     assert main([str(src), "-o", str(src)]) == 2
     assert src.read_text() == pathlib.Path(TWO_TOWER).read_text()  # the source is intact
     assert "source file itself" in capsys.readouterr().err
+
+
+NUMPY_BLOCKED = """
+import sys
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "numpy":
+            raise ModuleNotFoundError("blocked " + name, name=name)
+        return None
+sys.meta_path.insert(0, _Block())
+from tgc.compiler.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_no_numpy_warning_on_a_compile_without_numpy(tmp_path):
+    # issue 13: torch's "Failed to initialize NumPy" warning appeared on every compile
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", NUMPY_BLOCKED, TWO_TOWER, "-o", str(tmp_path / "m.py")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "NumPy" not in done.stderr and done.stderr.startswith("wrote ")
+
+
+def test_a_full_stdout_is_a_user_facing_error(tmp_path):
+    # issue 13: `> /dev/full` was an internal error
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        for argv in ([TWO_TOWER, "-o", "-"], ["summary", TWO_TOWER]):
+            done = subprocess.run([sys.executable, "-m", "tgc.compiler.cli", *argv], stdout=full,
+                                  stderr=subprocess.PIPE, text=True, timeout=120)
+            assert done.returncode == 1, done.stderr
+            assert done.stderr.strip().splitlines()[-1] == "tgc: cannot write the output: No space left on device"
+
+
+def test_a_fifo_a_device_and_a_huge_file_are_refused_not_read(tmp_path, capsys):
+    # issue 13: `tgc check /dev/zero` was a MemoryError and a FIFO never returned
+    import os
+
+    fifo = tmp_path / "pipe.tg"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.tg"
+    with open(huge, "wb") as fh:
+        fh.truncate(9 << 20)
+    for path, reason in ((fifo, "not a regular file"), ("/dev/zero", "not a regular file"),
+                         (huge, "larger than 8 MB")):
+        assert main(["check", str(path)]) == 1
+        assert reason in capsys.readouterr().err

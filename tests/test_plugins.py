@@ -189,3 +189,18 @@ def test_plugins_do_not_leak_into_the_next_command(capsys):
     capsys.readouterr()
     assert main(["ops", "swiglu"]) == EXIT_USER
     assert "swiglu" not in REGISTRY and "swiglu" not in sys.modules
+
+
+def test_a_plugin_cannot_end_tgc_with_a_success_status(tmp_path, capsys):
+    # issue 13: "a plugin that raises SystemExit(0) makes tgc exit 0 with errors unreported"
+    at_load = tmp_path / "exits.py"
+    at_load.write_text("raise SystemExit(0)\n")
+    assert main(["check", str(ROOT / "examples" / "card.tg"), "--plugin", str(at_load)]) == EXIT_USAGE
+    assert "SystemExit" in capsys.readouterr().err
+    swiglu = SWIGLU.read_text()
+    assert "def _shape(" in swiglu
+    in_shape = tmp_path / "shape_exits.py"
+    in_shape.write_text(swiglu.replace("def _shape(", "def _exit(*a):\n    raise SystemExit(0)\n\n\ndef _shape(", 1)
+                        .replace("shape=_shape", "shape=_exit"))
+    assert main(["check", str(FFN), "--plugin", str(in_shape)]) == EXIT_USER
+    assert "sys.exit(0)" in capsys.readouterr().err

@@ -76,7 +76,7 @@ def test_std_is_package_data():
     assert folder.is_dir()
     assert sorted(p.name for p in folder.iterdir() if p.name.endswith(".tg"))
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert '"std/*.tg"' in pyproject
+    assert '"tgc.compiler.std" = ["*.tg"]' in pyproject and '"tgc.compiler.std",' in pyproject
 
 
 def test_std_is_parsed_once():

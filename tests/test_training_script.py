@@ -1129,3 +1129,21 @@ def test_every_emitted_function_runs(make, tmp_path):
     never = sorted(f"{name}: {function}" for path, name in files.items()
                    for function in defined_functions(Path(path)) if (name, function) not in entered)
     assert not never, f"{len(never)} emitted functions never entered:\n  " + "\n  ".join(never)
+
+
+def test_the_epoch_order_is_distributed_samplers(make):
+    # train.py draws an epoch's order itself (6 ms an epoch cheaper than listing a sampler,
+    # benchmarks/README.md); it must be exactly DistributedSampler's for any world size.
+    from torch.utils.data.distributed import DistributedSampler
+
+    script = make(tiny())
+    cfg = {"seed": 3, "batch_size": 1, "drop_last": False}
+    options = {"overfit_batches": 0, "limit_train_batches": 0}
+    for n in (10, 11, 97):
+        for world in (1, 2, 3):
+            for rank in range(world):
+                for epoch in (1, 5):
+                    sampler = DistributedSampler(range(n), world, rank, seed=3)
+                    sampler.set_epoch(epoch)
+                    ours = script.module.order_of(n, epoch, cfg, options, rank, world)
+                    assert ours.tolist() == list(sampler), (n, world, rank, epoch)

@@ -64,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         atexit.register(gc.freeze)  # spare the collections at exit a walk over every object
     try:
-        return _main(args_list)
+        status = _main(args_list)
+        sys.stdout.flush()  # here, where a full disk is still reported (not at exit)
+        return status
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
@@ -75,8 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("tgc: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        _drop_stdout()
         return EXIT_OK
     except Exception as exc:  # an internal error: never the user's fault
+        if isinstance(exc, OSError) and exc.errno in _STREAM_ERRORS:  # ... but for a full disk
+            _drop_stdout()  # so that the interpreter's own flush at exit does not fail again
+            print(f"tgc: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USER
         if debug:
             import traceback
 
@@ -87,6 +94,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
     finally:
         gc.set_threshold(*gc_threshold)
+
+
+# errno values of a stream that cannot take the output: a full disk or quota, an I/O error
+_STREAM_ERRORS = {28, 5, 122, 27}  # ENOSPC, EIO, EDQUOT, EFBIG
+
+
+def _drop_stdout() -> None:
+    import os
+
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        pass
 
 
 def _main(argv: list[str]) -> int:
@@ -115,6 +135,10 @@ def _main(argv: list[str]) -> int:
     # what the command writes on stdout (a summary, `-o -`): JSON diagnostics then go to stderr
     args.stdout_output = command == "summary" or getattr(args, "output", None) == "-"
     plugin_ops = _load_plugins(args.plugin)
-    if command in tools.TOOLS:
-        return tools.run(command, args, plugin_ops)
-    return build.run(command, args)
+    try:
+        if command in tools.TOOLS:
+            return tools.run(command, args, plugin_ops)
+        return build.run(command, args)
+    except SystemExit as exc:  # tgc returns its statuses: only a plugin's code exits
+        print(f"tgc: a plugin op called sys.exit({exc.code!r}); stopped, nothing written", file=sys.stderr)
+        return EXIT_USER

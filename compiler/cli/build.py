@@ -125,7 +125,8 @@ def _build(args: argparse.Namespace) -> int:
             raise UsageError("tgc: --check and --diff need an output file, not -")
         sys.stdout.write(code)
         return EXIT_OK
-    folder = os.path.isdir(out) or out.endswith(("/", os.sep))
+    # OUT is a folder unless it names a .py file (`-o out`, `-o out/`, `-o .` are folders)
+    folder = os.path.isdir(out) or not out.endswith(".py")
     outputs = {os.path.join(out, "model.py") if folder else out: code}
     if result.plans and folder:
         from ..emit_train import emit_training

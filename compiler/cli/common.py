@@ -112,7 +112,7 @@ def _load_plugins(paths: Sequence[str]) -> list[str]:
             raise UsageError(f"tgc: --plugin {path}: no such file")
         try:
             names += load_plugin(path)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not end tgc
             unload_plugins()  # all of them or none
             raise UsageError(f"tgc: --plugin {path} failed to load: {type(exc).__name__}: {exc}") from None
     return names
