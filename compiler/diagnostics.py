@@ -71,6 +71,7 @@ CODES: dict[str, str] = {
     "E064": "a data file has no column of the target's name",
     "E065": "a data file's number of feature columns differs from the model input's size",
     "E066": "a data file's columns do not fit the model's inputs or the training data",
+    "E067": "next-token windows of `context` tokens do not fit the model (its position table)",
     # warnings
     "W001": "a value is computed but never used",
     "W002": "a free name looks like a typo of a defined name",

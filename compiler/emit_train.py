@@ -19,6 +19,7 @@ from tgc import __version__
 from .emit import ClassView, _comment_text, _environment, emit_views, format_code, header_line
 from .shapes import Checked, GraphShapes
 from .train import METRICS, TrainPlan
+from .train_checks import DEFAULT_CONTEXT
 from .vendor import vendor
 
 UTILS = "train_utils.py"
@@ -88,7 +89,7 @@ def _script(program, shapes: GraphShapes, view: ClassView, plan: TrainPlan, sour
     data = c["data"]
     data_key = "data"
     if task == "next_token":
-        s.add("context", "positive", c.get("context") or 64, "tokens per training example")
+        s.add("context", "positive", c.get("context") or DEFAULT_CONTEXT, "tokens per training example")
     if data["kind"] == "sklearn":
         s.add("data", "str", data["name"], "scikit-learn data set")
         paths = []

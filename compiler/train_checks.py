@@ -46,7 +46,7 @@ from typing import Any
 
 from . import ast as A
 from . import ir
-from .diagnostics import Diagnostic, error, suggest, warning
+from .diagnostics import CompileError, Diagnostic, error, suggest, warning
 from .shapes import Checked, GraphShapes
 from .tensor_types import TType
 from .train import CALLS, TrainPlan
@@ -64,6 +64,7 @@ TOKEN_DTYPES = ("int64", "int32")
 TABULAR_TASKS = ("classification", "regression")  # tasks that read feature columns
 
 _UNKNOWN = object()
+DEFAULT_CONTEXT = 64  # tokens per next-token example when `context` is not written (emit_train too)
 HEADER_CAP = 1 << 20  # bytes of a csv file read at most to find its header row
 SHOWN_COLUMNS = 8  # column names listed in a message before "and N more"
 
@@ -76,7 +77,30 @@ def check_train(plans: list[TrainPlan], checked: Checked, source_file: str) -> l
         if shapes is None:
             continue  # the model did not check: its own errors are reported already
         _check_plan(plan, shapes, _train_def(checked.program, plan), source_file, diags)
+        if plan.config.get("task") == "next_token":
+            _check_context(plan, shapes, checked, diags)
     return diags
+
+
+def _check_context(plan: TrainPlan, shapes: GraphShapes, checked: Checked, diags: list[Diagnostic]) -> None:
+    """E067: the model must take windows of `context` tokens (a position table of
+    `block_size` rows takes at most that many): the model checked again with that length."""
+    from .shapes import check as check_shapes
+
+    first = shapes.graph.inputs[0] if shapes.graph.inputs else None
+    inp = shapes.types.get(first.name) if first is not None else None
+    if inp is None or inp.rank != 2 or inp.dtype not in TOKEN_DTYPES:
+        return  # E062 says what is wrong with the input
+    context = plan.config.get("context") or DEFAULT_CONTEXT
+    params = list(shapes.param_values.items())
+    try:
+        check_shapes(checked.program, params, [(first.name, (context,))])  # sizes after batch
+    except CompileError as exc:
+        problem = next((d for d in exc.diagnostics if d.is_error), None)
+        if problem is not None:
+            diags.append(error(plan.spans.get("context", plan.span), "E067",
+                               f"the model does not take windows of {context} tokens: {problem.message}",
+                               "lower `context`, or give the model a longer position table"))
 
 
 # ------------------------------------------------------------------------------ model vs task
