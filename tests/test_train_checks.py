@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 CASES_DIR = Path(__file__).parent / "cases" / "train"
 CASE_FILES = sorted(CASES_DIR.glob("*.tg"))
-OUR_CODES = ("E060", "E061", "E062", "E063", "E064", "E065", "E066", "W020", "W021")
+OUR_CODES = ("E060", "E061", "E062", "E063", "E064", "E065", "E066", "E067", "W020", "W021")
 
 _EXPECT = re.compile(r"#\s*([EW])@(\d+)\s+([EW]\d{3}):\s?(.*?)\s*(?=#\s*[EW]@|$)")
 _HINT = re.compile(r"^\s*#\s*H:\s?(.*?)\s*$")
