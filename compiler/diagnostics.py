@@ -133,11 +133,18 @@ def sort_key(d: Diagnostic) -> tuple:
 MAX_SHOWN = 120  # columns of a source line shown around a diagnostic's span
 
 
-def render(d: Diagnostic, source: str | None) -> str:
+# ANSI styles of `render(..., color=True)`: bold red errors, bold yellow warnings, blue frame
+_STYLE = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "frame": "\x1b[34m", "help": "\x1b[36m",
+          "bold": "\x1b[1m", "reset": "\x1b[0m"}
+
+
+def render(d: Diagnostic, source: str | None, color: bool = False) -> str:
     """rustc-style text: header, location, the source line, a caret underline, a help line."""
+    st = _STYLE if color else dict.fromkeys(_STYLE, "")
+    sev, frame, reset = st[d.severity], st["frame"], st["reset"]
     s = d.span
     where = f"{s.file}:{s.line}:{s.column}" if s.line else s.file  # line 0: about the file as a whole
-    lines = [f"{d.severity}[{d.code}]: {d.message}", f" --> {where}"]
+    lines = [f"{sev}{d.severity}[{d.code}]{reset}{st['bold']}: {d.message}{reset}", f"{frame} -->{reset} {where}"]
     src_lines = source.split("\n") if source is not None else []
     if 1 <= s.line <= len(src_lines):
         text = src_lines[s.line - 1].rstrip("\r")
@@ -153,11 +160,11 @@ def render(d: Diagnostic, source: str | None) -> str:
             display = prefix + display[first:last] + ("..." if last < len(display) else "")
             start = start - first + len(prefix)
             width = max(1, min(width, last - (s.column - 1)))
-        lines.append(f"{gutter} |")
-        lines.append(f"{s.line} | {_printable(display)}")
-        lines.append(f"{gutter} | " + " " * start + "^" * width)
+        lines.append(f"{frame}{gutter} |{reset}")
+        lines.append(f"{frame}{s.line} |{reset} {_printable(display)}")
+        lines.append(f"{frame}{gutter} |{reset} " + " " * start + sev + "^" * width + reset)
     if d.hint:
-        lines.append(f"help: {d.hint}")
+        lines.append(f"{st['help']}help{reset}: {d.hint}")
     return "\n".join(lines)
 
 

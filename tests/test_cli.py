@@ -315,11 +315,23 @@ def test_invalid_utf8(tmp_path, capsys):
     assert (d["code"], d["line"], d["column"]) == ("E001", 2, 6)
 
 
-def test_directory_as_file(tmp_path, capsys):
-    r = _no_traceback(tmp_path, expect=EXIT_USER)
-    assert "E001" in r.stderr
+def test_a_folder_is_its_tg_files(tmp_path, capsys):
+    # issue 13: `tgc check DIR` failed; like black and ruff, a folder stands for its files
+    assert main(["check", str(tmp_path)]) == EXIT_USAGE
+    assert "holds no .tg file" in capsys.readouterr().err
+    (tmp_path / "sub").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    good = "model M() {\n    input x: [batch, feature=4]\n    y = x >> linear(3)\n}\n"
+    (tmp_path / "a.tg").write_text(good)
+    (tmp_path / "sub" / "b.tg").write_text(good.replace("linear", "lineer"))
+    (tmp_path / ".hidden" / "c.tg").write_text("not tg at all")
+    (tmp_path / "notes.txt").write_text("not tg either")
+    assert main(["check", str(tmp_path)]) == EXIT_USER
+    out, err = capsys.readouterr()
+    assert out == f"{tmp_path / 'a.tg'}: ok (model M)\n"
+    assert "unknown op `lineer`" in err and err.endswith("2 files: 1 ok, 1 failed (1 error)\n")
     code, diags = check_json(tmp_path, capsys)
-    assert code == EXIT_USER and diags[0]["code"] == "E001"
+    assert code == EXIT_USER and [d["code"] for d in diags] == ["E012"]
 
 
 def test_missing_file(tmp_path, capsys):

@@ -81,3 +81,58 @@ def test_a_fifo_a_device_and_a_huge_file_are_refused_not_read(tmp_path, capsys):
                          (huge, "larger than 8 MB")):
         assert main(["check", str(path)]) == 1
         assert reason in capsys.readouterr().err
+
+
+GOOD = "model M() {\n    input x: [batch, feature=4]\n    y = x >> linear(3)\n}\n"
+BAD = GOOD.replace("linear", "lineer")
+
+
+def test_check_reports_every_file_and_a_tally(tmp_path, capsys):
+    # issue 13: `tgc check a.tg b.tg c.tg` printed no ok lines and no tally when one failed
+    paths = [tmp_path / "a.tg", tmp_path / "b.tg", tmp_path / "c.tg"]
+    for path, text in zip(paths, (GOOD, BAD, GOOD)):
+        path.write_text(text)
+    assert main(["check", *map(str, paths)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"{paths[0]}: ok (model M)", f"{paths[2]}: ok (model M)"]
+    assert err.splitlines()[-1] == "3 files: 2 ok, 1 failed (1 error)"
+    assert main(["check", "-q", *map(str, paths)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "unknown op `lineer`" in err and "files:" not in err
+    assert main(["check", "-v", str(paths[0])]) == 0
+    assert "checked in" in capsys.readouterr().err
+
+
+def test_standard_input_is_dash(tmp_path, monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(BAD.encode())))
+    assert main(["check", "-"]) == 1
+    assert " --> <stdin>:3:14" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(GOOD.encode())))
+    assert main(["-", "-o", str(tmp_path / "m.py")]) == 0
+    assert "from <stdin>" in (tmp_path / "m.py").read_text().splitlines()[0]
+    assert main(["check", "-", "-"]) == 2
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "bad.tg"
+    bad.write_text(BAD)
+    assert main(["check", str(bad)]) == 1
+    assert "\x1b[" not in capsys.readouterr().err  # captured: not a terminal
+    assert main(["check", str(bad), "--color", "always"]) == 1
+    assert "\x1b[1;31merror[E012]" in capsys.readouterr().err
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+    from tgc.compiler.cli.common import use_color
+    import argparse
+
+    auto = argparse.Namespace(color="auto")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert use_color(auto, Terminal())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_color(auto, Terminal())
+    assert use_color(argparse.Namespace(color="always"), Terminal())

@@ -15,19 +15,23 @@ from .common import (
     EXIT_INTERNAL,
     EXIT_OK,
     EXIT_USER,
+    STDIN,
     UsageError,
+    UserFileError,
     _check_options,
     _common,
     _options,
     _Parser,
     _report,
-    UserFileError,
     _write_atomic,
+    read_argument,
 )
+
 
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
     check = _Parser(prog="tgc check", description="Check .tg files without generating code.")
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("files", nargs="+", metavar="FILE",
+                       help="a .tg file, a folder (every .tg file in it, recursively) or - for standard input")
     _common(check)
     build = _Parser(prog="tgc", description="Compile a .tg file to PyTorch source.",
                     usage="tgc FILE -o OUT [options]")
@@ -54,25 +58,64 @@ def run(command: str, args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    """Each file's diagnostics, an `ok` line for each clean one, and a tally (black's and
+    ruff's conventions: files and folders, `-` for stdin, -q, -v)."""
+    import time
+
     from ..pipeline import check
 
     options = _options(args)
-    all_diags = []
-    failed = False
     results = []
-    for path in args.files:
-        result = check(path, options)
-        results.append(result)
+    failed = 0
+    diagnostics: list = []
+    paths = _expand(args.files)
+    for path in paths:
+        began = time.perf_counter()
+        name, text = read_argument(path)
+        result = check(name, options, text)
         _check_options(result, options)
-        all_diags.extend((d, result.sources) for d in result.diagnostics)
-        if not result.ok or (args.werror and result.diagnostics):
-            failed = True
-    _report([d for d, _ in all_diags], {k: v for _, s in all_diags for k, v in s.items()}, args)
-    if args.format == "text" and not failed:
-        for r in results:
-            names = ", ".join(g.name for g in r.program.models) if r.program else ""
-            print(f"{r.path}: ok" + (f" (model {names})" if names else ""))
+        results.append(result)
+        bad = not result.ok or (args.werror and bool(result.diagnostics))
+        failed += bad
+        diagnostics.extend(result.diagnostics)
+        if args.format == "json":
+            continue
+        _report(result.diagnostics, result.sources, args, tally=len(paths) == 1)
+        if not bad and not args.quiet:
+            names = ", ".join(g.name for g in result.program.models) if result.program else ""
+            print(f"{result.path}: ok" + (f" (model {names})" if names else ""))
+        if args.verbose:
+            print(f"{result.path}: checked in {1000 * (time.perf_counter() - began):.0f} ms", file=sys.stderr)
+    if args.format == "json":
+        _report(diagnostics, {k: v for r in results for k, v in r.sources.items()}, args)
+    elif len(paths) > 1 and not args.quiet:
+        from ..diagnostics import summary
+
+        found = f" ({summary(diagnostics)})" if diagnostics else ""
+        print(f"{len(paths)} files: {len(paths) - failed} ok, {failed} failed{found}", file=sys.stderr)
     return EXIT_USER if failed else EXIT_OK
+
+
+def _expand(arguments: list[str]) -> list[str]:
+    """Files as given; a folder stands for its .tg files (recursively, sorted, hidden folders
+    skipped); `-` is standard input, at most once."""
+    paths: list[str] = []
+    for arg in arguments:
+        if arg == STDIN:
+            if STDIN in paths:
+                raise UsageError("tgc check: - (standard input) can be given once")
+            paths.append(arg)
+        elif os.path.isdir(arg):
+            found = []
+            for folder, subfolders, files in os.walk(arg):
+                subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+                found += [os.path.join(folder, f) for f in files if f.endswith(".tg")]
+            if not found:
+                raise UsageError(f"tgc check: {arg} holds no .tg file")
+            paths += sorted(found)
+        else:
+            paths.append(arg)
+    return list(dict.fromkeys(paths))  # a file named twice is checked once
 
 
 # ------------------------------------------------------------------------------ build
@@ -84,7 +127,8 @@ def _build(args: argparse.Namespace) -> int:
     from ..pipeline import check
 
     options = _options(args)
-    result = check(args.file, options)
+    args.file, text = read_argument(args.file)  # `-`: standard input, named <stdin>
+    result = check(args.file, options, text)
     _check_options(result, options)
     failed = not result.ok or result.checked is None or (args.werror and bool(result.diagnostics))
     _report(result.diagnostics, result.sources, args)

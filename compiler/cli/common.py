@@ -84,7 +84,36 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="how to print diagnostics (json is for editors)")
     p.add_argument("--werror", action="store_true", help="treat warnings as errors")
+    p.add_argument("-q", "--quiet", action="store_true", help="print diagnostics only (no ok lines, no tally)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print each file's check time")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour diagnostics: auto (on a terminal, unless NO_COLOR is set), always, never")
     p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
+
+
+def use_color(args: argparse.Namespace, stream=None) -> bool:
+    """Colour on a terminal only, never with NO_COLOR set (no-color.org), unless --color says."""
+    import os
+
+    choice = getattr(args, "color", "never")
+    if choice != "auto":
+        return choice == "always"
+    stream = stream or sys.stderr
+    return not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
+
+
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+
+
+def read_argument(path: str) -> tuple[str, str | None]:
+    """(the name diagnostics use, the text for `-`, else None: the file is read by the pipeline)."""
+    if path != STDIN:
+        return path, None
+    data = sys.stdin.buffer.read()
+    from ..parse import decode_source
+
+    return STDIN_NAME, decode_source(data, STDIN_NAME)
 
 
 def _plugin_options(p: argparse.ArgumentParser) -> None:
@@ -145,7 +174,7 @@ def _check_options(result, options) -> None:
             raise UsageError(f"tgc: --input {name}: no model in {result.path} has an input `{name}`{hint}")
 
 
-def _report(diags, sources, args) -> None:
+def _report(diags, sources, args, tally: bool = True) -> None:
     from ..diagnostics import sort_key
 
     diags = sorted(diags, key=sort_key)
@@ -153,9 +182,10 @@ def _report(diags, sources, args) -> None:
         # stdout carries the command's own output when there is one: `tgc summary | ...`, `-o - | dot`
         print(to_json(diags), file=sys.stderr if getattr(args, "stdout_output", False) else sys.stdout)
         return
+    color = use_color(args)
     for d in diags:
-        print(render(d, sources.get(d.span.file)) + "\n", file=sys.stderr)
-    if diags:
+        print(render(d, sources.get(d.span.file), color=color) + "\n", file=sys.stderr)
+    if diags and tally:
         note = " (warnings are errors: --werror)" if args.werror and not any(d.is_error for d in diags) else ""
         print(f"{summary(diags)}{note}", file=sys.stderr)
 

@@ -24,6 +24,7 @@ from .common import (
     _plugin_options,
     _report,
     _write_atomic,
+    read_argument,
 )
 
 TOOLS = ("graph", "summary", "ops", "test-ops")
@@ -108,7 +109,8 @@ def _checked(args: argparse.Namespace):
     from ..pipeline import check
 
     options = _options(args)
-    result = check(args.file, options)
+    args.file, text = read_argument(args.file)  # `-`: standard input, named <stdin>
+    result = check(args.file, options, text)
     _check_options(result, options)
     _report(result.diagnostics, result.sources, args)
     if not result.ok or result.checked is None or (args.werror and result.diagnostics):
