@@ -257,7 +257,8 @@ def parse(text: str, filename: str = "<input>") -> A.Program:
     try:
         tree = parser.parse(text)
     except UnexpectedInput as exc:
-        raise CompileError([_syntax_diagnostic(exc, text, filename, parser)]) from None
+        first = _syntax_diagnostic(exc, text, filename, parser)
+        raise CompileError([first, *_later_syntax_errors(text, filename, parser, first)]) from None
     except RecursionError:
         raise CompileError([_too_deep(filename)]) from None
     try:
@@ -369,6 +370,12 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, filename: str, parser: L
         end_col = tok.end_column if tok.end_line == tok_line and tok.end_column else tok_col + 1
         span = A.Span(filename, tok_line, tok_col, tok_line, end_col)
 
+    open_ = _open_bracket(text, tok.start_pos) if tok.start_pos is not None else None
+    if open_ is not None and open_[1] < tok_line and open_[0] in "([" and _starts_a_statement(text, tok.start_pos):
+        # an unclosed `(` or `[`: the parser only notices on a later line; point at the bracket
+        c, ln, col = open_
+        return error(A.Span(filename, ln, col, ln, col + 1), "E004", f"`{c}` is never closed",
+                     f"close it with `{_OPENERS[c]}` (line {tok_line} starts a new statement)")
     reserved_before = _reserved_word_before(tok, text)
     if reserved_before is not None and (tok.value == "=" or "NAME" in expected):
         # `input = ...`, `load, b = ...`: the keyword was meant as a name
@@ -402,10 +409,13 @@ def _reserved_word_before(tok: Token, text: str) -> tuple[str, int] | None:
     """The reserved word right before an unexpected `=` or `,` on the same line, and its offset."""
     if tok.value not in ("=", ",") or tok.start_pos is None:
         return None
-    m = re.search(r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)[ \t]*$", text[: tok.start_pos])
-    if m is None or m.group(1) not in RESERVED:
+    # on the token's own line (\Z, not $, which also matches before a final line break), and
+    # not inside a comment
+    line = text[text.rfind("\n", 0, tok.start_pos) + 1 : tok.start_pos]
+    m = re.search(r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)[ \t]*\Z", line)
+    if m is None or m.group(1) not in RESERVED or "#" in line[: m.start(1)]:
         return None
-    return m.group(1), m.start(1)
+    return m.group(1), tok.start_pos - len(line) + m.start(1)
 
 
 def _bad_character(
@@ -437,19 +447,20 @@ def _bad_character(
     return error(span, "E002", f"unexpected character {code}")
 
 
-def _unclosed_hint(text: str) -> str | None:
-    """Find the innermost bracket still open at the end of the text, for a helpful hint."""
-    stack: list[tuple[str, int]] = []
-    line = 1
+def _open_bracket(text: str, upto: int | None = None) -> tuple[str, int, int] | None:
+    """The innermost bracket still open at offset `upto` (the end by default), skipping
+    comments and strings: (bracket, line, column)."""
+    stack: list[tuple[str, int, int]] = []
+    line, line_start = 1, 0
     i = 0
-    n = len(text)
+    n = len(text) if upto is None else min(upto, len(text))
     while i < n:
         c = text[i]
         if c == "\n":
-            line += 1
+            line, line_start = line + 1, i + 1
         elif c == "#":
             j = text.find("\n", i)
-            i = n if j < 0 else j
+            i = n if j < 0 or j > n else j
             continue
         elif c == '"':
             j = i + 1
@@ -458,15 +469,65 @@ def _unclosed_hint(text: str) -> str | None:
             i = j + 1 if j < n and text[j] == '"' else j
             continue
         elif c in _OPENERS:
-            stack.append((c, line))
+            stack.append((c, line, i - line_start + 1))
         elif c in ")]}":
             if stack:
                 stack.pop()
         i += 1
-    if stack:
-        c, ln = stack[-1]
-        return f"`{c}` opened on line {ln} is never closed with `{_OPENERS[c]}`"
-    return None
+    return stack[-1] if stack else None
+
+
+MAX_SYNTAX_ERRORS = 10
+
+
+def _later_syntax_errors(text: str, filename: str, parser: Lark, first: Diagnostic) -> list[Diagnostic]:
+    """Independent syntax errors after the first (LANGUAGE.md 11: several in one run).
+
+    Recovery by blanking: the line of an error is replaced by spaces (positions stay) and the
+    text parsed again, so the next error found is one of its own, not a cascade. A line whose
+    braces do not balance, or that opens more `(`/`[` than it closes (a call spanning lines),
+    is blanked only where the error is that its bracket is never closed; otherwise blanking would
+    cascade, and the search stops. So does an error before the last one (no progress)."""
+    found: list[Diagnostic] = []
+    last = first
+    lines = text.split("\n")
+    while len(found) + 1 < MAX_SYNTAX_ERRORS and 1 <= last.span.line <= len(lines):
+        index = last.span.line - 1
+        code = re.sub(r'"(?:\\.|[^"\\])*"|#.*', "", lines[index])
+        opens_more = any(code.count(a) > code.count(b) for a, b in _OPENERS.items())
+        if code.count("{") != code.count("}") or (opens_more and not last.message.endswith("is never closed")):
+            break  # a block's brace, or the first line of a call spanning lines: blanking would cascade
+        lines[index] = " " * len(lines[index])
+        try:
+            parser.parse("\n".join(lines))
+        except UnexpectedInput as exc:
+            later = _syntax_diagnostic(exc, "\n".join(lines), filename, parser)
+            if later.span.line <= last.span.line or later.code == "E005":
+                break  # no progress, or the end of the file: a consequence of the blanking
+            found.append(later)
+            last = later
+            continue
+        break
+    return found
+
+
+def _starts_a_statement(text: str, pos: int) -> bool:
+    """Whether the token at `pos` begins its line after a line that ended a thought (not after
+    a `,` or an opening bracket, which continue a list or call over lines)."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    if text[line_start:pos].strip():
+        return False
+    before = re.sub(r"#[^\n]*", "", text[:line_start]).rstrip()
+    return not before or before[-1] not in ",([{"
+
+
+def _unclosed_hint(text: str) -> str | None:
+    """The innermost bracket still open at the end of the text, for a helpful hint."""
+    open_ = _open_bracket(text)
+    if open_ is None:
+        return None
+    c, ln, _ = open_
+    return f"`{c}` opened on line {ln} is never closed with `{_OPENERS[c]}`"
 
 
 # ------------------------------------------------------------------------------ tree -> AST

@@ -93,9 +93,9 @@ def test_weights_dir_argument(tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"y.0.bias": None}, "has no weight `y.0.bias`"),
-        ({"extra.weight": torch.zeros(2)}, "unexpected weight `extra.weight`"),
-        ({"y.0.weight": torch.zeros(8, 5)}, "weight `y.0.weight` in `weights/encoder.pt` has shape [8, 5]"),
+        ({"y.0.bias": None}, "lacks the weight `y.0.bias` of `enc`"),
+        ({"extra.weight": torch.zeros(2)}, "has the weight `extra.weight` that `enc` does not have"),
+        ({"y.0.weight": torch.zeros(8, 5)}, "has weights of other shapes: `y.0.weight` [8, 5] (needs [8, 12])"),
     ],
 )
 def test_compile_time_check_names_the_key(tmp_path, capsys, change, message):
@@ -135,3 +135,15 @@ def test_run_time_errors_without_the_compile_time_file(tmp_path):
     torch.save({"y.0.weight": datetime.date(2020, 1, 1)}, out.parent / "weights" / "encoder.pt")
     with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported global"):
         module.Finetune()
+
+
+def test_a_state_dict_of_another_module_is_a_few_short_diagnostics(tmp_path, capsys):
+    # issue 13: one E039 per key, each repeating every expected key (1.1 MB for torchvision's)
+    src = _compile(tmp_path)
+    (tmp_path / "weights").mkdir()
+    other = {f"features.{i}.weight": torch.zeros(3) for i in range(300)}
+    torch.save(other, tmp_path / "weights" / "encoder.pt")
+    assert main([str(src), "-o", str(tmp_path / "model.py")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("error[E039]") == 2 and len(err) < 2000
+    assert "and 295 more" in err

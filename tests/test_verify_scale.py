@@ -174,7 +174,7 @@ def test_check_weights_reads_the_shapes_from_a_meta_module(tmp_path):
     state["y.0.weight"] = torch.zeros(8, 5)
     torch.save(state, tmp_path / "weights" / "encoder.pt")
     (diag,) = check_weights(checked, str(src))
-    assert diag.code == "E039" and "has shape [8, 5], but `enc` needs [8, 12]" in diag.message
+    assert diag.code == "E039" and "`y.0.weight` [8, 5] (needs [8, 12])" in diag.message
 
 
 # ------------------------------------------------------------------------------ long programs

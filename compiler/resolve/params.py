@@ -31,7 +31,7 @@ def declared_params(
         ptype = _declared_type(p, diags)
         if ptype is None and default is not None:
             ptype = _type_of(default)
-        if p.type is None and p.default is None:
+        if p.type is None and p.default is None and not is_model:  # a model's: E016 below says it
             diags.append(
                 error(
                     p.span,
@@ -40,6 +40,7 @@ def declared_params(
                     f"for example `{p.name}: int` or `{p.name}: int = 64`",
                 )
             )
+        if p.type is None and p.default is None:
             ptype = "int"
         if is_model and p.default is None and ptype is not None:
             diags.append(

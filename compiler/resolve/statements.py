@@ -8,6 +8,8 @@ are bound by `binding.bind`), and reports undefined, misused and unused names an
 
 from __future__ import annotations
 
+import difflib
+
 from dataclasses import dataclass, replace
 from typing import Iterable, Protocol, Sequence
 
@@ -338,6 +340,9 @@ class GraphResolver:
                 if name.id in self.values:
                     self.values[name.id].used = True  # misused, not unused: no W001 on top
             else:
+                close = difflib.get_close_matches(name.id, list(self.params), n=1)
+                if close:  # the misspelling meant it: no "never used" for it on top
+                    self.used_params.add(close[0])
                 self.err(name.span, "E010", f"undefined parameter `{name.id}`",
                          suggest(name.id, self.params)
                          or self._declare_hint(name.id, want if want in PARAM_TYPE_NAMES else "int"))
@@ -426,7 +431,7 @@ class GraphResolver:
             if n.id in outs:
                 self.err(n.span, "E030", f"`{n.id}` is listed twice in `output`")
                 continue
-            if self._use(n):
+            if self._use(n, listed=True):
                 outs.append(n.id)
         return outs
 
@@ -475,7 +480,9 @@ class GraphResolver:
         self.counter += 1
         return f"{base}.{self.counter}"  # `.` cannot appear in a tg name, so never collides
 
-    def _use(self, n: A.Name) -> bool:
+    def _use(self, n: A.Name, listed: bool = False) -> bool:
+        """Marks value `n` used; False (after a diagnostic) when it is not a value here.
+        `listed`: named by `output`, which names values the model computes, never new inputs."""
         """Resolve a value reference; True when it names a value."""
         v = self.values.get(n.id)
         if v is not None:
@@ -512,7 +519,11 @@ class GraphResolver:
             self.err(n.span, "E019", f"`{n.id}` is an op, not a value (a tensor)",
                      hint or f"apply it to a value: `x >> {n.id}`")
             return False
-        if hint is None and self.kind == "model":
+        if hint is None and listed:
+            values = [v for v, val in self.values.items() if val.kind != "input"]
+            hint = (f"`output` lists values the model computes: {', '.join(f'`{v}`' for v in values[:6])}"
+                    if values else f"compute it first: `{n.id} = x >> ...`")
+        elif hint is None and self.kind == "model":
             hint = f"declare it: `input {n.id}: [batch, feature=16]`"
         self.err(n.span, "E010", f"undefined name `{n.id}`", hint)
         return False

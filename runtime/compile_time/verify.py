@@ -572,6 +572,16 @@ def _safe(text: str) -> str:
 # ------------------------------------------------------------------------------ `load` files
 
 
+SHOWN_KEYS = 5  # keys named in one E039 before "and N more"
+
+
+def _some(keys: list[str]) -> str:
+    """`a`, `b` and 3 more keys: a message names a few, never hundreds."""
+    shown = ", ".join(f"`{k}`" for k in keys[:SHOWN_KEYS])
+    more = f" and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
+    return f"the weight{'s' if len(keys) > 1 else ''} {shown}{more}"
+
+
 def check_weights(checked, source_path: str) -> list:
     """Compile-time check of every `load NAME from "file.pt"` whose file exists (relative to the
     `.tg` file): the file must hold a plain state dict (`weights_only`) whose keys and shapes are
@@ -622,13 +632,16 @@ def check_weights(checked, source_path: str) -> list:
         missing = sorted(set(expected) - set(got))
         unexpected = sorted(set(got) - set(expected))
         shaped = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
-        for key in missing:
-            diags.append(error(ld.span, "E039", f"`{ld.path}` has no weight `{key}` for `{ld.target}`",
-                               f"`{ld.target}` expects the keys: {', '.join(sorted(expected))}"))
-        for key in unexpected:
-            diags.append(error(ld.span, "E039", f"`{ld.path}` has an unexpected weight `{key}`",
-                               f"`{ld.target}` expects the keys: {', '.join(sorted(expected))}"))
-        for key in shaped:
-            diags.append(error(ld.span, "E039", f"weight `{key}` in `{ld.path}` has shape "
-                               f"{list(got[key])}, but `{ld.target}` needs {list(expected[key])}"))
+        # one diagnostic per kind of mismatch, with a few keys shown: a torchvision state dict
+        # loaded into the wrong module has hundreds of them
+        if missing:
+            diags.append(error(ld.span, "E039", f"`{ld.path}` lacks {_some(missing)} of `{ld.target}`",
+                               f"`{ld.target}` expects {len(expected)} keys: {_some(sorted(expected))}"))
+        if unexpected:
+            diags.append(error(ld.span, "E039", f"`{ld.path}` has {_some(unexpected)} that `{ld.target}` "
+                               "does not have", "a state dict of the same module is loaded with its own keys"))
+        if shaped:
+            shown = ", ".join(f"`{k}` {list(got[k])} (needs {list(expected[k])})" for k in shaped[:SHOWN_KEYS])
+            more = f" and {len(shaped) - SHOWN_KEYS} more" if len(shaped) > SHOWN_KEYS else ""
+            diags.append(error(ld.span, "E039", f"`{ld.path}` has weights of other shapes: {shown}{more}"))
     return diags
