@@ -39,6 +39,7 @@ class Node:
     outs: list[str] = field(default_factory=list)
     frozen: bool = False
     where: str = ""  # `file.tg:LINE` and the emitted attribute, for tooltips
+    value: str = ""  # the program's name for what it computes (`h = ...`), on its last node
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Scene:
     title: str
     clusters: list[Cluster]
     edges: list[Edge]
+    rankdir: str = "TB"  # Graphviz's direction: top to bottom, or LR: left to right
 
 
 class _Builder:
@@ -150,10 +152,18 @@ class _Builder:
 
     def op_node(self, node: ir.Node, frozen: bool, args: dict) -> Node:
         where = f"{node.label} ({_where(node.span)})"
+        made = self._op_node(node, frozen, args, where)
+        # the statement's name where this node makes it (`a = x >> linear >> relu`: on relu)
+        made.value = ", ".join(v for v in node.outputs if "." not in v and not v.startswith("_"))
+        return made
+
+    def _op_node(self, node: ir.Node, frozen: bool, args: dict, where: str) -> Node:
         if isinstance(node, ir.OpCall):
             spec = lookup(node.op)
             assert spec is not None
-            made = Node(self.fresh("n"), "op", node.op, _call_text(node, spec), frozen=frozen, where=where)
+            # "frozen" where there are weights to freeze (a frozen block's relu has none)
+            made = Node(self.fresh("n"), "op", node.op, _call_text(node, spec, args),
+                        frozen=frozen and spec.has_weights, where=where)
             made.ins = _in_ports(spec, len(node.inputs))
             made.outs = _out_ports(spec, len(node.outputs))
         elif isinstance(node, ir.BlockCall):
@@ -217,12 +227,13 @@ def expr_text(expr: A.Expr) -> str:
     return A.unparse(expr)
 
 
-def _call_text(node: ir.Node, spec: OpSpec | None) -> str:
+def _call_text(node: ir.Node, spec: OpSpec | None, values: dict | None = None) -> str:
     """The arguments of a call, short: `channels, kernel=3, padding=1` (an op's first size or count
-    positional, the shortest alias of each keyword); a block's `d_model=d_model` as `d_model`."""
+    positional, the shortest alias of each keyword); a block's `d_model=d_model` as `d_model`.
+    With the checker's `values`, a size or number shows as its value (`128`, `p=0.1`)."""
     parts = []
     for i, (key, expr) in enumerate(node.args):
-        text = expr_text(expr)
+        text = _value_text((values or {}).get(key)) or expr_text(expr)
         if spec is None:
             parts.append(text if isinstance(expr, A.Name) and expr.id == key else f"{key}={text}")
             continue
@@ -236,6 +247,19 @@ def _call_text(node: ir.Node, spec: OpSpec | None) -> str:
             names = (key, *param.aliases) if param else (key,)
             parts.append(f"{min(names, key=len)}={text}")
     return ", ".join(parts)
+
+
+def _value_text(value) -> str | None:
+    """A checked argument's value as text (`128`, `0.1`, `true`), or None: show the expression."""
+    if isinstance(value, Sym):
+        value = value.value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, Sym)) for v in value):
+        return "[" + ", ".join(str(v.value if isinstance(v, Sym) else v) for v in value) + "]"
+    return None
 
 
 # ------------------------------------------------------------------------------ DOT
@@ -256,7 +280,7 @@ def _html(text: str) -> str:
 def to_dot(scene: Scene) -> str:
     lines = [
         f"digraph {dot_string(scene.title)} {{",
-        f'  graph [rankdir=TB, fontname="{_FONT}", fontsize=12, nodesep=0.3, ranksep=0.35, '
+        f'  graph [rankdir={scene.rankdir}, fontname="{_FONT}", fontsize=12, nodesep=0.3, ranksep=0.35, '
         'newrank=true, labelloc=t];',
         f'  node [fontname="{_FONT}", fontsize=11, shape=plain];',
         f'  edge [fontname="{_FONT}", fontsize=9, color="#555555", fontcolor="#333333", arrowsize=0.7];',
@@ -312,6 +336,8 @@ def _dot_node(node: Node) -> str:
     body = f"<b>{_html(node.title)}</b>"
     if node.detail:
         body += f'<br/><font point-size="9">{_html(node.detail)}</font>'
+    if node.value:
+        body += f'<br/><font point-size="9" color="#6a3d9a">= {_html(node.value)}</font>'
     if node.frozen:
         body += '<br/><font point-size="9" color="#2a5a8a">frozen</font>'
     border = "1" if node.kind in ("block", "repeat") else "0"
@@ -344,7 +370,7 @@ def mermaid_text(text: str) -> str:
 
 
 def to_mermaid(scene: Scene) -> str:
-    lines = ["flowchart TB"]
+    lines = [f"flowchart {scene.rankdir}"]
     for cluster in scene.clusters:
         _mermaid_cluster(cluster, lines, "  ")
     for e in scene.edges:
@@ -368,7 +394,8 @@ def _mermaid_cluster(cluster: Cluster, lines: list[str], indent: str) -> None:
         if isinstance(item, Cluster):
             _mermaid_cluster(item, lines, indent + "  ")
             continue
-        text = item.title + (f"\n{item.detail}" if item.detail else "") + ("\nfrozen" if item.frozen else "")
+        text = (item.title + (f"\n{item.detail}" if item.detail else "") + ("\nfrozen" if item.frozen else "")
+                + (f"\n= {item.value}" if getattr(item, "value", "") else ""))
         label = f'"{mermaid_text(text)}"'
         if item.kind in ("input", "output"):
             shape = f"([{label}])"
@@ -382,7 +409,9 @@ def _mermaid_cluster(cluster: Cluster, lines: list[str], indent: str) -> None:
     lines.append(f"{indent}end")
 
 
-def render(checked: Checked, source: str, fmt: str = "dot", depth: int | None = None) -> str:
+def render(checked: Checked, source: str, fmt: str = "dot", depth: int | None = None,
+           rankdir: str = "TB") -> str:
     """The diagram as DOT (`fmt="dot"`) or Mermaid (`fmt="mermaid"`) text."""
     scene = build(checked, source, depth)
+    scene.rankdir = rankdir
     return to_dot(scene) if fmt == "dot" else to_mermaid(scene)

@@ -14,14 +14,15 @@ ops, norms, pooling and reshapes count 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 from . import ir
 from .naming import GraphNames, Names, name_program, single_block_body
 from .ops.context import CostCtx, ShapeCtx, UnknownSize
 from .ops.registry import lookup
 from .shapes import Checked, GraphShapes, instantiate, model_syms
-from .tensor_types import Sym
+from .tensor_types import Sym, TType
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Row:
     macs: int | None = 0
     unknown: set[str] = field(default_factory=set)  # unsized dimensions that make `macs` unknown
     module: str | None = None  # the submodule's path in the emitted model (`layer1.0.conv1`), if any
+    activations: int | None = 0  # bytes of its outputs per sample (None: a dimension has no size)
 
 
 @dataclass
@@ -49,25 +51,63 @@ class Summary:
     macs: int | None
     unsized: list[str]  # dimension names that left some MACs unknown
     problems: list[str]  # ops with weights but no `params_count` rule
+    activations: int | None = None  # bytes of every row's outputs per sample (what backward keeps)
+
+
+# bytes per element of each dtype the checker knows
+ITEMSIZE = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4, "bool": 1}
 
 
 def summarize(checked: Checked, shapes: GraphShapes, depth: int | None = None,
-              names: Names | None = None) -> Summary:
+              names: Names | None = None, concrete: bool = False) -> Summary:
     """The summary of one checked model; rows nested deeper than `depth` are left out. Rows
-    are named as the naming pass names the emitted module's submodules (`names`)."""
+    are named as the naming pass names the emitted module's submodules (`names`). `concrete`:
+    shapes show the sizes' values (`feature=64`) rather than their expressions (`feature=d`)."""
     names = names or name_program(checked)
     rows: list[Row] = []
     problems: list[str] = []
+    show = _concrete if concrete else TType.show
     for inp in shapes.graph.inputs:
-        rows.append(Row(0, inp.name, "input", shapes.types[inp.name].show()))
+        t = shapes.types[inp.name]
+        rows.append(Row(0, inp.name, "input", show(t), activations=_bytes([t])))
     totals = _Totals()
-    where = _Where(names, names.of(checked, shapes), "")
+    where = _Where(names, names.of(checked, shapes), "", show=show)
     _graph_rows(checked, shapes, model_syms(shapes), 0, False, rows, totals, problems, where)
+    # a forward pass keeps every op's output for backward: the leaves of the table (a block's
+    # or repeat's own row repeats its parts' last output)
+    leaves = [r for i, r in enumerate(rows) if not (i + 1 < len(rows) and rows[i + 1].depth > r.depth)]
+    activations = None if any(r.activations is None for r in leaves) else sum(r.activations for r in leaves)
     if depth is not None:
         rows = [r for r in rows if r.depth <= depth]
     unsized = sorted(totals.unknown)
     return Summary(shapes.graph.name, rows, totals.params, totals.trainable, totals.frozen, totals.macs,
-                   unsized, problems)
+                   unsized, problems, activations)
+
+
+def _concrete(t: TType) -> str:
+    """`[batch, feature=64]`: a size's value where the checker knows it."""
+    dims = []
+    for d in t.dims:
+        if d.size is not None and isinstance(d.size.value, int) and not d.size.placeholder:
+            dims.append(f"{d.name}={d.size.value}" if d.name else str(d.size.value))
+        else:
+            dims.append(d.show())
+    return ("" if t.dtype == "float32" else t.dtype) + "[" + ", ".join(dims) + "]"
+
+
+def _bytes(types: list[TType]) -> int | None:
+    """Bytes per sample of tensors of these types (the batch dimension left out)."""
+    total = 0
+    for t in types:
+        n = ITEMSIZE.get(t.dtype, 4)
+        for d in t.dims:
+            if d.batch:
+                continue
+            if d.size is None or not isinstance(d.size.value, int) or d.size.placeholder:
+                return None
+            n *= d.size.value
+        total += n
+    return total
 
 
 @dataclass
@@ -89,6 +129,7 @@ class _Where:
     prefix: str  # `layer1.0.` for the first step of repeat `layer1`; "" for the model
 
     collapse: bool = False  # a repeat step that is one block call: the step is the block's module
+    show: Callable[[TType], str] = TType.show  # how output shapes are written
 
     def row(self, index: int, label: str) -> tuple[str, str | None]:
         attr = self.graph.attrs.get(index)
@@ -97,7 +138,7 @@ class _Where:
         return (label, None) if attr is None else (attr, self.prefix + attr)
 
     def inner(self, key: tuple, path: str | None, collapse: bool = False) -> "_Where":
-        return _Where(self.names, self.names.classes[key], f"{path}.", collapse)
+        return _Where(self.names, self.names.classes[key], f"{path}.", collapse, self.show)
 
 
 def _add(a: int | None, b: int | None) -> int | None:
@@ -113,7 +154,7 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
     for index, node in enumerate(shapes.graph.nodes):
         in_types = [shapes.types[v] for v in node.inputs]
         out_types = [shapes.types[v] for v in node.outputs]
-        shape = out_types[0].show() if out_types else ""
+        shape = where.show(out_types[0]) if out_types else ""
         if len(out_types) > 1:
             shape += f" (+{len(out_types) - 1})"
         is_frozen = frozen or node.frozen
@@ -122,7 +163,8 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
         if isinstance(node, ir.OpCall):
             spec = lookup(node.op)
             assert spec is not None
-            row = Row(depth, name, node.op, shape, frozen=is_frozen, module=module)
+            row = Row(depth, name, node.op, shape, frozen=is_frozen, module=module,
+                      activations=_bytes(out_types))
             rows.append(row)
             ctx = CostCtx(spec, node.span, in_types, out_types, args)
             row.params = _cost(spec.params_count, ctx, row, problems if spec.has_weights else None, spec.name)
@@ -150,7 +192,8 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
         elif isinstance(node, ir.BlockCall):
             block = checked.program.block(node.op)
             assert block is not None
-            row = Row(depth, name, f"{node.op} (block)", shape, frozen=is_frozen, module=module)
+            row = Row(depth, name, f"{node.op} (block)", shape, frozen=is_frozen, module=module,
+                      activations=_bytes(out_types))
             rows.append(row)
             inner = instantiate(checked, block, args["params"], in_types)
             row.params, row.macs = _graph_rows(checked, inner, args["params"], depth + 1, is_frozen, rows,
@@ -158,7 +201,7 @@ def _graph_rows(checked: Checked, shapes: GraphShapes, syms: dict[str, Sym], dep
         else:
             count: Sym = args["count"]
             op = f"repeat({count.render()})" + ("" if count.is_const else f" x{count.value}")
-            row = Row(depth, name, op, shape, frozen=is_frozen, module=module)
+            row = Row(depth, name, op, shape, frozen=is_frozen, module=module, activations=_bytes(out_types))
             rows.append(row)
             params: int | None = 0
             macs: int | None = 0
@@ -217,19 +260,34 @@ def _short(n: int | None) -> str:
     return str(n)
 
 
-def render(summary: Summary, source: str | None = None) -> str:
-    """The table as text: a header, one line per row, the totals."""
-    head = ("name", "op", "output shape", "params", "trainable", "MACs")
+def _bytes_text(n: int | None) -> str:
+    """3136 -> `3.1 KB`."""
+    if n is None:
+        return "?"
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def render(summary: Summary, source: str | None = None, batch: int = 1) -> str:
+    """The table as text: a header, one line per row, the totals. Activations are for `batch`
+    samples."""
+    head = ("name", "op", "output shape", "params", "trainable", "MACs", "activations")
+
+    def act(r: Row) -> str:
+        return _bytes_text(None if r.activations is None else r.activations * batch)
+
     table = [head]
     for r in summary.rows:
         if r.op == "input":
-            table.append(("  " * r.depth + r.name, "input", r.shape, "", "", ""))
+            table.append(("  " * r.depth + r.name, "input", r.shape, "", "", "", act(r)))
             continue
         trainable = "" if not r.params else ("frozen" if r.frozen else "yes")
         table.append(("  " * r.depth + r.name, r.op, r.shape, _count(r.params), trainable,
-                      _count(r.macs) if r.macs != 0 else "-"))
+                      _count(r.macs) if r.macs != 0 else "-", act(r)))
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    right = {3, 5}
+    right = {3, 5, 6}
 
     def line(row) -> str:
         cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
@@ -238,8 +296,13 @@ def render(summary: Summary, source: str | None = None) -> str:
     rule = "-" * len(line(head))
     title = f"model {summary.model}" + (f" ({source})" if source else "")
     out = [title, rule, line(head), rule, *(line(r) for r in table[1:]), rule]
+    weights = "" if summary.total is None else f"; {_bytes_text(4 * summary.total)} as float32"
     out.append(f"parameters: {_count(summary.total)} (trainable {_count(summary.trainable)}, "
-               f"frozen {_count(summary.frozen)})")
+               f"frozen {_count(summary.frozen)}){weights}")
+    total = None if summary.activations is None else summary.activations * batch
+    out.append(f"activations for a batch of {batch}: {_bytes_text(total)} (every op's output, which "
+               "training keeps for the backward pass)"
+               + ("; give the unsized dimensions sizes with `--input`" if total is None else ""))
     macs = f"multiply-accumulates per sample: {'at least ' if summary.unsized else ''}{_short(summary.macs)}"
     if summary.macs is not None and summary.macs >= 1000:
         macs += f" ({summary.macs:,})"
@@ -251,3 +314,15 @@ def render(summary: Summary, source: str | None = None) -> str:
     for p in summary.problems:
         out.append(f"note: {p}")
     return "\n".join(out) + "\n"
+
+
+def to_dict(summary: Summary, batch: int = 1) -> dict:
+    """The summary as plain data (`tgc summary --format json`): sizes in bytes for `batch`."""
+    rows = [{**asdict(r), "activations": None if r.activations is None else r.activations * batch,
+             "unknown": sorted(r.unknown)} for r in summary.rows]
+    return {"model": summary.model, "batch": batch, "rows": rows,
+            "parameters": {"total": summary.total, "trainable": summary.trainable, "frozen": summary.frozen,
+                           "bytes": None if summary.total is None else 4 * summary.total},
+            "macs": summary.macs, "unsized": summary.unsized,
+            "activations": None if summary.activations is None else summary.activations * batch,
+            "notes": summary.problems}

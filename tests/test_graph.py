@@ -154,3 +154,29 @@ def test_docs_svgs_show_the_current_shapes(svg, model, monkeypatch):
     missing = {e.shape for e in scene.edges} - texts
     assert not missing, (f"docs/{svg} is out of date; regenerate it with "
                          f"`tgc graph tests/golden/models/{model}.tg -o docs/{svg}`: {sorted(missing)}")
+
+
+def test_nodes_show_values_names_and_frozen_only_where_there_are_weights(tmp_path, capsys):
+    # issue 13: no value names on nodes, argument expressions instead of values, "frozen" on
+    # ops without weights, no left-to-right layout
+    src = tmp_path / "m.tg"
+    src.write_text(
+        "model M(hidden: int = 16, p: float = 0.25) {\n"
+        "    input x: [batch, feature=8]\n"
+        "    enc = x >> frozen linear(hidden)\n"
+        "    h = enc >> relu >> dropout(p)\n"
+        "    logits = h >> linear(3)\n"
+        "}\n"
+    )
+    assert main(["graph", str(src), "-o", "-"]) == 0
+    dot = capsys.readouterr().out
+    assert "<b>linear</b><br/><font point-size=\"9\">16</font>" in dot  # hidden's value
+    assert "<font point-size=\"9\">0.25</font>" in dot  # p's value
+    assert dot.count(">= h</font>") == 1 and dot.count(">= logits</font>") == 1
+    assert dot.count("frozen</font>") == 1  # the frozen linear; relu and dropout have no weights
+    assert "rankdir=TB" in dot
+    assert main(["graph", str(src), "-o", "-", "--rankdir", "LR"]) == 0
+    assert "rankdir=LR" in capsys.readouterr().out
+    out = tmp_path / "m.mmd"
+    assert main(["graph", str(src), "-o", str(out), "--rankdir", "LR"]) == 0
+    assert out.read_text().startswith("flowchart LR") and "= logits" in out.read_text()

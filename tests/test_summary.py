@@ -16,6 +16,7 @@ from tgc.compiler.emit import emit
 from tgc.compiler.pipeline import Options, check
 from tgc.compiler.summary import render, summarize
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODELS = sorted((GOLDEN / "models").glob("*.tg"))
 # models whose ops torch's FLOP counter sees in full (it counts no LSTM/GRU) and whose sizes are known
 FLOP_MODELS = ["attention_branches", "cnn", "conv1d", "std_ft_transformer", "std_transformer_encoder",
@@ -157,3 +158,36 @@ def test_summary_never_imports_torch():
             "assert 'torch' not in sys.modules, 'imported torch'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_sizes_given_on_the_command_line_show_as_values(capsys):
+    # issue 13: "symbolic sizes even with --param/--input"
+    two_tower = str(ROOT / "examples" / "two_tower.tg")
+    assert main(["summary", two_tower]) == 0
+    assert "[batch, feature=hidden]" in capsys.readouterr().out
+    assert main(["summary", two_tower, "--param", "hidden=64"]) == 0
+    out = capsys.readouterr().out
+    assert "[batch, feature=64]" in out and "feature=hidden" not in out
+
+
+def test_memory_columns_and_totals(capsys):
+    two_tower = str(ROOT / "examples" / "two_tower.tg")
+    assert main(["summary", two_tower, "--batch", "32"]) == 0
+    out = capsys.readouterr().out
+    # x [784] and six [128]-or-[10] outputs, float32, 32 samples
+    assert "activations for a batch of 32: " + f"{(784 + 5 * 128 + 10) * 4 * 32 / 1024:.1f} KB" in out
+    assert "parameters: 202,250 (trainable 202,250, frozen 0); 790.0 KB as float32" in out
+    assert main(["summary", two_tower, "--batch", "0"]) == 2
+
+
+def test_summary_as_json(capsys):
+    import json
+
+    two_tower = str(ROOT / "examples" / "two_tower.tg")
+    assert main(["summary", two_tower, "--format", "json", "--batch", "2"]) == 0
+    out, err = capsys.readouterr()
+    (summary,) = json.loads(out)
+    assert json.loads(err) == []  # the diagnostics, on stderr
+    assert summary["model"] == "TwoTower" and summary["parameters"]["total"] == 202250
+    assert summary["activations"] == sum(r["activations"] for r in summary["rows"] if r["op"] != "input") + 784 * 4 * 2
+    assert [r["name"] for r in summary["rows"]][:2] == ["x", "a"]

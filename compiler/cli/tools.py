@@ -41,6 +41,12 @@ GRAPHVIZ_HINT = (
 )
 
 
+def _batch(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a batch size of 1 or more, got {text!r}")
+    return int(text)
+
+
 def _depth(text: str) -> int:
     try:
         value = int(text)
@@ -65,6 +71,8 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     graph = _Parser(prog="tgc graph", description="Draw a .tg file's models: one node per op, blocks as "
                     "clusters, every edge labelled with its tensor shape.")
     graph.add_argument("file", metavar="FILE")
+    graph.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
+                       help="TB: inputs at the top (the default); LR: inputs on the left")
     graph.add_argument("-o", "--output", required=True, metavar="OUT",
                        help="a .dot, .mmd (Mermaid), .svg or .png file (SVG and PNG need Graphviz), "
                        "or - for DOT on standard output")
@@ -78,6 +86,8 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     summary = _Parser(prog="tgc summary", description="A table of a .tg file's models: each op's output "
                       "shape, parameters (trainable or frozen) and multiply-accumulates, without torch.")
     summary.add_argument("file", metavar="FILE")
+    summary.add_argument("--batch", type=_batch, default=1, metavar="N",
+                         help="the batch size the activations column is for (default 1)")
     summary.add_argument("--depth", type=_depth, metavar="N",
                          help="leave out the parts of blocks nested deeper than N (0: top level only)")
     _common(summary)
@@ -142,7 +152,7 @@ def _graph(args: argparse.Namespace) -> int:
     result, code = _checked(args)
     if result is None:
         return code
-    text = render(result.checked, args.file, "mermaid" if kind == "mermaid" else "dot", args.depth)
+    text = render(result.checked, args.file, "mermaid" if kind == "mermaid" else "dot", args.depth, args.rankdir)
     if out == "-":
         sys.stdout.write(text)
         return EXIT_OK
@@ -189,9 +199,16 @@ def _summary(args: argparse.Namespace) -> int:
     result, code = _checked(args)
     if result is None:
         return code
-    texts = [render(summarize(result.checked, shapes, args.depth), os.path.basename(args.file))
-             for shapes in result.checked.models]
-    sys.stdout.write("\n".join(texts))
+    concrete = bool(args.param or args.input)  # sizes given: show their values, not expressions
+    summaries = [summarize(result.checked, shapes, args.depth, concrete=concrete) for shapes in result.checked.models]
+    if args.format == "json":
+        import json
+
+        from ..summary import to_dict
+
+        print(json.dumps([to_dict(s, args.batch) for s in summaries], indent=1))
+        return EXIT_OK
+    sys.stdout.write("\n".join(render(s, os.path.basename(args.file), args.batch) for s in summaries))
     return EXIT_OK
 
 
