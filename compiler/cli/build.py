@@ -34,10 +34,13 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
                        help="a .tg file, a folder (every .tg file in it, recursively) or - for standard input")
     _common(check)
     build = _Parser(prog="tgc", description="Compile a .tg file to PyTorch source.",
-                    usage="tgc FILE -o OUT [options]")
+                    usage="tgc FILE -o OUT [--onnx OUT.onnx] [options]")
     build.add_argument("file", metavar="FILE")
-    build.add_argument("-o", "--output", required=True, metavar="OUT",
+    build.add_argument("-o", "--output", metavar="OUT",
                        help="a .py file, a folder (gets model.py), or - for standard output")
+    build.add_argument("--onnx", metavar="OUT.onnx",
+                       help="also export the model with torch.onnx.export (batch dimension dynamic); "
+                            "needs pip install 'tgc[onnx]'")
     build.add_argument("--check", action="store_true",
                        help="write nothing; exit 1 when OUT differs from what would be generated")
     build.add_argument("--diff", action="store_true",
@@ -126,6 +129,8 @@ def _build(args: argparse.Namespace) -> int:
 
     from ..pipeline import check
 
+    if args.output is None and args.onnx is None:
+        raise UsageError("tgc: the following arguments are required: -o/--output (or --onnx OUT.onnx)")
     options = _options(args)
     args.file, text = read_argument(args.file)  # `-`: standard input, named <stdin>
     result = check(args.file, options, text)
@@ -159,6 +164,10 @@ def _build(args: argparse.Namespace) -> int:
             print(f"tgc: internal error: the generated module does not match the checker: {problems[0]}"
                   + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""), file=sys.stderr)
             return EXIT_INTERNAL
+    if args.onnx is not None:
+        status = _export_onnx(result, args, code, names)
+        if status != EXIT_OK or args.output is None:
+            return status
     out = args.output
     if not out:
         raise UsageError("tgc: -o needs a file or folder name (or - for stdout)")
@@ -189,6 +198,22 @@ def _build(args: argparse.Namespace) -> int:
         _write_atomic(os.path.realpath(path) if os.path.islink(path) else path, text)  # --force
         print(f"wrote {path}", file=sys.stderr)
     return EXIT_OK
+
+
+def _export_onnx(result, args: argparse.Namespace, code: str, names) -> int:
+    """--onnx: the model exported to ONNX, next to (or instead of) the Python."""
+    from tgc.runtime.compile_time.onnx_export import export_onnx
+
+    if not args.onnx.endswith(".onnx"):
+        raise UsageError(f"tgc: --onnx {args.onnx}: the file name ends with .onnx")
+    if args.check or args.diff:
+        raise UsageError("tgc: --check and --diff compare Python files; leave out --onnx")
+    written, problems = export_onnx(result.checked, args.file, code, names, args.onnx)
+    for problem in problems:
+        print(f"tgc: {problem}", file=sys.stderr)
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return EXIT_USER if problems else EXIT_OK
 
 
 def _check_ownership(outputs: dict[str, str]) -> None:
