@@ -35,6 +35,7 @@ class Result:
     checked: Any = None  # shapes.Checked once the shape stage has run
     plans: list = field(default_factory=list)  # train.TrainPlan per `train` section
     sources: dict[str, str] = field(default_factory=dict)
+    partial: ir.Program | None = None  # what resolve built although it found errors
 
     @property
     def ok(self) -> bool:
@@ -61,13 +62,33 @@ def front_end(path: str, options: Options = Options(), text: str | None = None) 
         result.program = resolved
     except CompileError as exc:
         result.diagnostics.extend(exc.diagnostics)
+        result.partial = getattr(exc, "partial", None)
     return result
+
+
+def _train_settings_too(result: Result) -> None:
+    """Errors that are only unknown `train` keys (E040) must not hide the section's other
+    mistakes: the known settings are checked as well (LANGUAGE.md 11, several errors a run)."""
+    from dataclasses import replace
+
+    from .resolve.program import TRAIN_KEYS
+    from .train import plan
+
+    errors = [d for d in result.diagnostics if d.is_error]
+    if result.partial is None or not errors or any(d.code != "E040" or "setting" not in d.message for d in errors):
+        return
+    trains = tuple(replace(t, items=tuple(i for i in t.items if i.key in TRAIN_KEYS)) for t in result.partial.trains)
+    try:
+        plan(replace(result.partial, trains=trains))
+    except CompileError as exc:
+        result.diagnostics.extend(d for d in exc.diagnostics if d.is_error)
 
 
 def check(path: str, options: Options = Options(), text: str | None = None) -> Result:
     """Everything `tgc check` does: the front end, then shapes (no torch, no emission)."""
     result = front_end(path, options, text)
     if result.program is None or not result.ok:
+        _train_settings_too(result)
         return result
     from .shapes import check as check_shapes
     from .train import plan

@@ -475,3 +475,13 @@ def test_a_huge_line_is_shown_as_a_window_around_the_error():
     source_line, caret_line = text.split("\n")[3:5]
     assert len(source_line) < 200 and source_line.endswith(">> lineer")
     assert source_line[caret_line.index("^") : caret_line.index("^") + 6] == "lineer"
+
+
+def test_an_unknown_train_key_does_not_hide_the_sections_other_errors(tmp_path, capsys):
+    # issue 13: "an unknown train key hides the other train errors"
+    path = tmp_path / "m.tg"
+    path.write_text("model M() {\n  input x: [batch, feature=4]\n  y = x >> linear(3)\n}\n"
+                    'train M {\n  data: sklearn("digits")\n  epochz: 3\n  batch_size: 0\n  optimizer: adamx\n}\n')
+    code, diags = check_json(path, capsys)
+    assert code == EXIT_USER
+    assert [(d["line"], d["code"]) for d in diags] == [(7, "E040"), (8, "E041"), (9, "E041")]
