@@ -1147,3 +1147,49 @@ def test_the_epoch_order_is_distributed_samplers(make):
                     sampler.set_epoch(epoch)
                     ours = script.module.order_of(n, epoch, cfg, options, rank, world)
                     assert ours.tolist() == list(sampler), (n, world, rank, epoch)
+
+
+# ---------------------------------------------------------------------------- precision, accumulation, compile
+
+PLAIN_MODEL = """\
+model Plain(d_in: int = 4, hidden: int = 8, n_classes: int = 3) {
+    input x: [batch, feature=d_in]
+    logits = x >> linear(hidden) >> relu >> linear(n_classes)
+}
+"""
+
+
+def plain(**settings) -> str:
+    return PLAIN_MODEL + train_section("Plain", TINY_TRAIN | {"optimizer": "sgd(lr=0.1)", "metrics": None}
+                                       | settings)
+
+
+def test_gradient_accumulation_equals_a_batch_as_large(make):
+    # 2 batches of 8 accumulated are one step on the 16 examples of one batch of 16: the epoch's
+    # order is the same (seed, epoch), the loss of each half is divided by 2
+    a = make(plain(batch_size="16", epochs="1"), name="one")
+    assert a("--drop_last", "true") == 0
+    b = make(plain(batch_size="8", epochs="1", accumulate="2"), name="acc")
+    assert b("--drop_last", "true") == 0
+    wa, wb = a.checkpoint("last.pt")["model"], b.checkpoint("last.pt")["model"]
+    for name in wa:
+        assert torch.allclose(wa[name], wb[name], atol=1e-6), name
+    c = make(plain(batch_size="8", epochs="1"), name="no_acc")
+    assert c("--drop_last", "true") == 0
+    last = list(wa)[-1]  # without accumulation: two steps, other weights
+    assert not torch.allclose(c.checkpoint("last.pt")["model"][last], wa[last])
+
+
+def test_bf16_autocast_trains_on_the_cpu(make):
+    script = make(plain(epochs="2"))
+    assert script("--precision", "bf16") == 0
+    history = script.history()
+    assert len(history) == 2 and all(math.isfinite(row["train_loss"]) for row in history)
+    assert script("--precision", "fp64") == 2  # not a choice
+
+
+@pytest.mark.slow
+def test_compile_true_trains_with_torch_compile(make):
+    script = make(plain(epochs="1"))
+    assert script("--compile", "true") == 0
+    assert math.isfinite(script.history()[0]["valid_loss"])
