@@ -40,6 +40,7 @@ def library() -> tuple[dict[str, Definition], tuple[Import, ...]]:
     order = 0
     for file in LIBRARY:
         text = package.joinpath(file).read_text(encoding="utf-8")
+        lines = text.split("\n")
         for node in ast.parse(text).body:
             order += 1
             if isinstance(node, ast.Import):
@@ -59,7 +60,9 @@ def library() -> tuple[dict[str, Definition], tuple[Import, ...]]:
                 continue  # the module docstring
             if name in definitions:
                 raise RuntimeError(f"{file}: `{name}` is defined twice in the training library")
-            source = ast.get_source_segment(text, node, padded=False) or ""
+            # whole lines from the first decorator (`@contextlib.contextmanager` belongs to it)
+            first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+            source = "\n".join(lines[first - 1 : node.end_lineno])
             definitions[name] = Definition(name, order, source, frozenset(_global_uses(source)) - {name})
     return definitions, tuple(imports)
 

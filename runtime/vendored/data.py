@@ -10,11 +10,12 @@ Every problem with the user's data raises `DataError` with a one-line message; t
 script prints it and exits with status 1.
 """
 
+import contextlib
 import csv
 import difflib
 import math
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -55,6 +56,21 @@ def check_finite(x: torch.Tensor, what: str) -> None:
 
 # --------------------------------------------------------------------------- csv
 
+@contextlib.contextmanager
+def reading(path: str, kind: str) -> Iterator[None]:
+    """Turns what can go wrong opening and reading a text file into one-line DataErrors."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not {kind}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
+
+
 def read_csv(path: str) -> tuple[list[str], list[list[str]], list[int]]:
     """Reads a csv file as text: (header, data rows, file line number of each row).
 
@@ -63,7 +79,7 @@ def read_csv(path: str) -> tuple[list[str], list[list[str]], list[int]]:
     """
     try:
         # newline="" lets the csv module handle quoted newlines; utf-8-sig drops an Excel BOM.
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        with reading(path, "a csv file"), open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             header: list[str] | None = None
             rows: list[list[str]] = []
@@ -81,16 +97,8 @@ def read_csv(path: str) -> tuple[list[str], list[list[str]], list[int]]:
                     )
                 rows.append(row)
                 lines.append(reader.line_num)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, not a csv file") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
     except csv.Error as error:
         raise DataError(f"{path}: not a valid csv file ({error})") from None
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
     if header is None:
         raise DataError(f"{path}: the file is empty; a header row naming the columns is required")
     if all(parse_number(cell) is not None for cell in header):
@@ -499,15 +507,8 @@ def apply_scaling(x: torch.Tensor, scaling: dict) -> torch.Tensor:
 
 def read_text(path: str) -> str:
     """A UTF-8 text file's contents; a missing or unreadable file is a DataError."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
+    with reading(path, "a text file"), open(path, encoding="utf-8") as handle:
+        return handle.read()
 
 
 def text_ids(text: str, vocabulary: list | None, what: str) -> torch.Tensor:
