@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from .ast import Span
 
@@ -109,8 +109,9 @@ def warning(span: Span, code: str, message: str, hint: str | None = None) -> Dia
 class CompileError(Exception):
     """Raised by a stage that cannot go on; carries every diagnostic collected so far."""
 
-    def __init__(self, diagnostics: Sequence[Diagnostic]):
+    def __init__(self, diagnostics: Sequence[Diagnostic], partial: Any = None):
         self.diagnostics = tuple(diagnostics)
+        self.partial = partial  # what the stage built regardless, where later checks can use it
         super().__init__("; ".join(d.message for d in self.diagnostics))
 
 

@@ -62,7 +62,7 @@ def front_end(path: str, options: Options = Options(), text: str | None = None) 
         result.program = resolved
     except CompileError as exc:
         result.diagnostics.extend(exc.diagnostics)
-        result.partial = getattr(exc, "partial", None)
+        result.partial = exc.partial
     return result
 
 

@@ -41,11 +41,9 @@ def resolve(
     result = r.run()
     diags = sorted(r.diags, key=lambda d: (d.span.file, d.span.line, d.span.column, d.code))
     if any(d.is_error for d in diags):
-        exc = CompileError(diags)
-        # what was built regardless: `train` sections are still worth checking (their other
-        # settings) when the errors are their unknown keys
-        exc.partial = result  # type: ignore[attr-defined]
-        raise exc
+        # with what was built regardless: `train` sections are still worth checking (their
+        # other settings) when the errors are their unknown keys
+        raise CompileError(diags, partial=result)
     assert result is not None
     ir.lint(result)
     return result, diags
