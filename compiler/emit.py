@@ -93,7 +93,8 @@ def emit_views(checked: Checked, source: str, names: Names | None = None) -> lis
             view.emitted = False
             views.append(view)
             continue
-        emitted.setdefault(same, view.name)
+        if not single_block_body(cls.graph):  # that one is not emitted: nothing may reuse it
+            emitted.setdefault(same, view.name)
         class_names[cls.key].outer = view.outer  # the enclosing parameters a repeat body uses
         class_names[cls.key].sizes = view.sizes  # the input sizes its constructor takes
         class_names[cls.key].init = view.init_names
@@ -157,11 +158,12 @@ def _comment_text(text: str) -> str:
 
 
 def _doc_text(text: str) -> str:
-    """Text safe inside a triple-quoted docstring."""
-    text = _comment_text(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    if text.endswith('"'):
-        text = text[:-1] + '\\"'
-    return text
+    """Text safe inside a triple-quoted docstring: backslashes escaped, and the quotes of a run of
+    three or more, or of a run that ends the text (it would end the docstring), escaped each."""
+    def escape(m: re.Match) -> str:
+        return "\\\\" if m.group() == "\\" else '\\"' * len(m.group())
+
+    return re.sub(r'\\|"{3,}|"+$', escape, _comment_text(text))
 
 
 def _where(span) -> str:
@@ -321,6 +323,7 @@ def _model_view(shapes: GraphShapes, source: str, names: GraphNames,
             if name not in required and name in shapes.param_values:
                 view.init_args.append(f"{names.init[name]}: {_type_name(shapes.param_values[name])}")
                 view.outer.append(name)
+                view.init_names[name] = names.init[name]  # its callers pass it by that name
     else:
         params = sorted(graph.params, key=lambda p: p.default is not None)  # no default first
         for p in params:

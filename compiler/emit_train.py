@@ -16,7 +16,7 @@ from typing import Any
 
 from tgc import __version__
 
-from .emit import ClassView, _comment_text, _environment, emit_views, format_code, header_line
+from .emit import ClassView, _doc_text, _environment, emit_views, format_code, header_line
 from .shapes import Checked, GraphShapes
 from .train import METRICS, TrainPlan
 from .train_checks import DEFAULT_CONTEXT
@@ -72,6 +72,11 @@ def _script(program, shapes: GraphShapes, view: ClassView, plan: TrainPlan, sour
     s = _Settings([])
     model_args = []
     data_sizes = False
+    for name in shapes.required:  # an input width the program leaves to the data (`x_features`)
+        arg = view.init_names[name]
+        ref = s.add(f"model.{name}", "positive", None, f"{view.name}({arg}=...); None: from the data")
+        model_args.append(f"{arg}={ref} or {_data_size(_sized_by(shapes, name))}")
+        data_sizes = True
     for p in graph.params:
         value = shapes.param_values.get(p.name)
         arg = view.init_names[p.name]
@@ -151,7 +156,7 @@ def _script(program, shapes: GraphShapes, view: ClassView, plan: TrainPlan, sour
     context = {
         "header": header_line(source),
         "model_class": view.name,
-        "source": _comment_text(source),
+        "source": _doc_text(source),  # in the docstring
         "out_dir": "runs",
         "task": task,
         "predict_example": "new.csv" if data["kind"] != "npz" else "new.npz",

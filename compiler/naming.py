@@ -16,6 +16,7 @@ import builtins
 import keyword
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Mapping
 
 from . import ir
@@ -23,22 +24,77 @@ from .ops.context import ShapeCtx
 from .ops.registry import lookup
 from .shapes import Checked, ClassShapes, GraphShapes
 
+# Names no emitted identifier may take: Python's keywords, soft keywords and builtins, and what
+# the emitted model file defines or imports itself (`torch`, `nn`, `F`, `os` and the
+# `_load_weights` helper with its `weights_dir` constructor argument, for a `load`).
 RESERVED = (
     set(keyword.kwlist)
     | set(getattr(keyword, "softkwlist", ()))
+    | {"_", "case", "match", "type"}  # the soft keywords of every Python the emitted code targets
     | set(dir(builtins))
-    | {"self", "torch", "nn", "F", "super", "typing", "Tensor"}
+    | {"self", "torch", "nn", "F", "super", "typing", "Tensor", "os", "_load_weights", "weights_dir"}
 )
 
-# Attributes of nn.Module that a submodule must not shadow.
+# Attributes of nn.Module (methods, and the state its __init__ sets) that a submodule or a stored
+# parameter must not take: `self.compile` is the method, `self._modules = ...` breaks the module.
+# The generated classes add `frozen_modules`. A test compares this with torch's nn.Module.
 MODULE_ATTRS = {
-    "training", "forward", "to", "cuda", "cpu", "eval", "train", "parameters", "modules",
-    "children", "buffers", "state_dict", "load_state_dict", "apply", "float", "double", "half",
-    "type", "zero_grad", "named_parameters", "named_modules", "named_children", "named_buffers",
-    "register_buffer", "register_parameter", "add_module", "requires_grad_", "extra_repr",
-    "get_submodule", "get_parameter", "get_buffer", "share_memory", "dump_patches", "call_super_init",
-    "frozen_modules",
+    "T_destination", "_apply", "_backward_hooks", "_backward_pre_hooks", "_buffers", "_call_impl",
+    "_compiled_call_impl", "_forward_hooks", "_forward_hooks_always_called", "_forward_hooks_with_kwargs",
+    "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_get_backward_hooks", "_get_backward_pre_hooks",
+    "_get_name", "_is_full_backward_hook", "_load_from_state_dict", "_load_state_dict_post_hooks",
+    "_load_state_dict_pre_hooks", "_maybe_warn_non_full_backward_hook", "_modules", "_named_members",
+    "_non_persistent_buffers_set", "_parameters", "_register_load_state_dict_pre_hook",
+    "_register_state_dict_hook", "_replicate_for_data_parallel", "_save_to_state_dict", "_slow_forward",
+    "_state_dict_hooks", "_state_dict_pre_hooks", "_version", "_wrapped_call_impl", "add_module", "apply",
+    "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu", "cuda", "double", "dump_patches",
+    "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter",
+    "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children",
+    "named_modules", "named_parameters", "parameters", "register_backward_hook", "register_buffer",
+    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
+    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
+    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
+    "zero_grad", "frozen_modules",
 }
+
+# What a training script (train.py) binds at the top level, or reads where it constructs the
+# model (`build`): a model class there would be shadowed (`from model import main`, then
+# `def main`) or shadow it. With them, every top-level name of the helpers train_utils.py copies
+# from (`runtime/vendored/`, `training_names()`). A test compares both with the scripts the
+# examples compile to.
+TRAINING_NAMES = {
+    "AMP", "COMMANDS", "DistributedDataParallel", "HERE", "HIGHER_IS_BETTER", "INPUTS", "MONITOR", "PATHS",
+    "SETTINGS", "argparse", "build", "cfg", "check_fit", "contextlib", "device", "difflib", "evaluate",
+    "evaluate_command", "first_rows", "info", "load_data", "loss_of", "lr_find", "main", "make_loss", "math",
+    "metrics", "model", "optimizer", "order_of", "outputs", "parse_command_line", "predict", "read_data",
+    "read_inputs", "report", "sample", "scale", "shown", "sys", "time", "train", "train_utils", "unfreeze",
+    "wrap",
+}
+
+
+@lru_cache(maxsize=1)
+def training_names() -> frozenset[str]:
+    """`TRAINING_NAMES` and the top-level names of the vendored helpers and their imports (read as
+    text: the helpers import torch, the naming pass never does)."""
+    import ast
+    from importlib import resources
+
+    names = set(TRAINING_NAMES)
+    for entry in resources.files("tgc.runtime.vendored").iterdir():
+        if not entry.name.endswith(".py"):
+            continue
+        for node in ast.parse(entry.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return frozenset(names)
+
 
 # A value used once, inside the statement that produces it, is inlined into its use; at most this
 # many calls nest in one expression, and at most one submodule call is nested inside another
@@ -115,10 +171,18 @@ class Names:
 
 
 def name_program(checked: Checked) -> Names:
-    """The naming pass: names of every class of `checked`, in emission order."""
-    classes = Namespace(RESERVED | defined_names(support_code(checked)))
-    by_key = {cls.key: _graph_names(cls, classes.fresh(camel(_class_base(cls.graph)))) for cls in checked.classes}
-    models = tuple(_graph_names(shapes, classes.fresh(shapes.graph.name)) for shapes in checked.models)
+    """The naming pass: names of every class of `checked`, in emission order.
+
+    Classes are named first: a model class is imported by the training script (so it takes no
+    name of that script's, `training_names()`), and a constructor argument takes no class's name
+    (`__init__` constructs the block classes)."""
+    support = defined_names(support_code(checked))
+    classes = Namespace(RESERVED | support | training_names())
+    class_names = [classes.fresh(camel(_class_base(cls.graph))) for cls in checked.classes]
+    model_names = [classes.fresh(shapes.graph.name) for shapes in checked.models]
+    taken = RESERVED | support | classes.used
+    by_key = {cls.key: _graph_names(cls, name, taken) for cls, name in zip(checked.classes, class_names)}
+    models = tuple(_graph_names(shapes, name, taken) for shapes, name in zip(checked.models, model_names))
     return Names(by_key, models)
 
 
@@ -133,11 +197,12 @@ def owns_module(shapes: GraphShapes, index: int, node: ir.Node) -> bool:
     return spec.owns_module_in(ctx)
 
 
-def _graph_names(shapes: GraphShapes, cls: str) -> GraphNames:
+def _graph_names(shapes: GraphShapes, cls: str, module_names: set[str] = RESERVED) -> GraphNames:
     graph = shapes.graph
     # constructor arguments: required input widths and declared parameters keep their spelling
-    # first come first served, then the input sizes and enclosing parameters a class may take
-    init = Namespace(RESERVED)
+    # first come first served, then the input sizes and enclosing parameters a class may take;
+    # none takes a name `__init__` reads from the module (`module_names`: its classes, helpers)
+    init = Namespace(module_names)
     sizes = shapes.size_params if isinstance(shapes, ClassShapes) else {}
     for name in (*shapes.required, *(p.name for p in graph.params), *sizes, *shapes.param_values):
         init.name(name)

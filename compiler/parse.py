@@ -786,6 +786,10 @@ class _ToAst(Transformer):
             value: int | float = int(text)
         else:
             value = float(text)
+            if value == float("inf"):  # `1e309`: no float has that value (nor would `inf` emit)
+                raise CompileError([error(_tok_span(self.filename, tok), "E017",
+                                          f"the number `{text}` is too large for a float",
+                                          "a float is at most about 1.8e308")])
         return A.Number(_tok_span(self.filename, tok), value, text)
 
     def string(self, meta, children):

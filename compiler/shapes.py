@@ -77,7 +77,7 @@ def check(program: ir.Program, params: Sequence[tuple[str, Any]] = (),
     if any(d.is_error for d in diags):
         raise CompileError(diags)
     for shapes in models:
-        if shapes is not None and shapes.runtime_requires:
+        if shapes is not None:  # its requirements, and computed run-time sizes within 1 .. int64
             _satisfiable(shapes, diags)
     if any(d.is_error for d in diags):
         raise CompileError(diags)
@@ -152,6 +152,7 @@ def _check_model(program: ir.Program, graph: ir.Graph, overrides: dict[str, Any]
         for inp in graph.inputs:
             try:
                 shapes.types[inp.name] = _input_type(inp, syms, input_sizes.get(inp.name), shapes, known)
+                _check_size(shapes.types[inp.name], inp)  # an input torch cannot hold is no input either
             except ShapeError as exc:
                 run_diags.append(error(exc.span or inp.span, exc.code, exc.message, exc.hint))
         if any(d.is_error for d in run_diags):
@@ -296,6 +297,28 @@ def _check_size(t: TType, node: ir.Node) -> None:
     if total > MAX_SIZE:
         raise ShapeError("E057", f"a tensor of {t.show()} would hold {total} elements per batch, more than "
                          f"torch allows ({MAX_SIZE})", span=node.span)
+
+
+def _check_ints(spec: OpSpec, node: ir.Node, args: dict[str, Any]) -> None:
+    """Every integer argument fits torch's int64: `conv2d(stride=10**30)` fails in torch's argument
+    parsing, `leaky_relu(negative_slope=10**30)` converting it (a float is written `1e30`)."""
+    def ints(value: Any):
+        if isinstance(value, Sym):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from ints(item)
+        elif isinstance(value, NamedSize):
+            yield from ints(value.size)
+
+    for p in spec.params:
+        for s in ints(args.get(p.name)):
+            value = s.value
+            if isinstance(value, int) and not isinstance(value, bool) and not -MAX_SIZE - 1 <= value <= MAX_SIZE:
+                expr = node.arg(p.name)
+                raise ShapeError("E057", f"`{p.name}` is {value}, beyond torch's 64-bit integers "
+                                 f"({-MAX_SIZE - 1} to {MAX_SIZE})",
+                                 span=expr.span if expr is not None else node.span)
 
 
 def _check_weights_size(spec: OpSpec, node: ir.Node, in_types: list[TType], outs: list[TType],
@@ -630,6 +653,7 @@ def _apply(node: ir.Node, in_types: list[TType], scope: _Scope) -> tuple[list[TT
     if spec.shape is None:
         raise ShapeError("E056", f"op `{spec.name}` has no shape rule yet", None, node.span)
     args = evaluate_args(spec, node, scope.syms)
+    _check_ints(spec, node, args)
     ctx = ShapeCtx(spec, node.span, [ir.display_name(v) for v in node.inputs], in_types, args, scope.diags,
                    scope.asserts, scope.inferred, scope.requires)
     outs = list(spec.shape(ctx))

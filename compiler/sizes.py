@@ -17,6 +17,7 @@ SYMBOLIC_SIZE = 3  # size of any other run-time dimension (`token`) when no cond
 CANDIDATE_SIZES = (3, 4, 5, 6, 7, 8, 9, 12, 16, 18, 24, 27, 32, 36, 48, 64, 72, 144, 224)
 BATCH_CANDIDATES = (2, 3, 4, 8, 16)  # the batch, should a condition exclude 2
 MAX_SIZE_TRIALS = 20_000  # assignments `dim_sizes` evaluates before it gives up
+MAX_EXTENT = 2**63 - 1  # torch's sizes are int64: a computed run-time size must fit
 
 
 class SizeError(ValueError):
@@ -56,8 +57,9 @@ def dim_sizes(shapes) -> dict[str, int]:
     conditions = [a.condition for a in requires]
     for c in conditions:
         variables |= c.dims()
-    # a computed run-time size (`(height - 3) // 2 + 1`) must come out positive, or torch fails
-    # before anything is compared; each distinct expression is checked once
+    # a computed run-time size (`(height - 3) // 2 + 1`) must come out positive and within int64
+    # (`length * 10**30` fits no input), or torch fails before anything is compared; each
+    # distinct expression is checked once
     extents = {d.rt.tree: d.rt for t in shapes.types.values() for d in t.dims
                if d.size is None and d.rt is not None}
     positive = [e for e in extents.values() if e.dims() <= variables]
@@ -78,7 +80,7 @@ def dim_sizes(shapes) -> dict[str, int]:
             if only_assigned and not e.dims() <= trial.keys():
                 continue
             value = _value(e, params, trial)
-            if value is None or value < 1:
+            if value is None or value < 1 or value > MAX_EXTENT:
                 return False
         return True
 
@@ -116,7 +118,7 @@ def dim_sizes(shapes) -> dict[str, int]:
         commons = [{**sizes, **{name: size for name in others}} for size in CANDIDATE_SIZES]
         stuck = [a for a in requires if not any(_true(a.condition, params, trial) for trial in commons)]
         wanted = "; ".join(f"`{a.condition.render()}` ({a.message})" for a in stuck or requires) or \
-            "every run-time size at least 1"
+            f"every run-time size between 1 and {MAX_EXTENT}"
         raise SizeError(f"no sizes of the run-time dimensions {', '.join(others or order)} satisfy {wanted}: "
                         f"tried {', '.join(map(str, CANDIDATE_SIZES))} and every size up to 2048")
     return found

@@ -9,16 +9,18 @@ diagnostic E001 at the line and column (in characters) of the first bad byte.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fuzz.generate import TG_TOKENS
+from fuzz.generate import TOKEN as _TOKEN  # the token lists and tokenizer tests/fuzz mutates with
+
 from tgc.compiler import pipeline
 from tgc.compiler.diagnostics import CODES, CompileError, Diagnostic
-from tgc.compiler.parse import RESERVED, decode_source, parse
+from tgc.compiler.parse import decode_source, parse
 from tgc.compiler.ops.registry import all_ops
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -78,16 +80,6 @@ _special = st.sampled_from(
 random_text = st.lists(st.one_of(_any_char, _special), max_size=120).map("".join)
 
 _ops = sorted(all_ops())
-_names = ["x", "y", "h", "a", "b", "q", "k", "v", "_", "self", "class", "torch", "hidden", "d_in",
-          "width", "p", "batch", "feature", "token", "int", "float", "long", "bool", "std"]
-TG_TOKENS = [
-    *sorted(RESERVED), *_names, *_ops, "residual", "mlp", "csv", "classification",
-    ">>", "(", ")", "[", "]", "{", "}", ",", "=", ":", ";", "->", "-", "+", "*", "/", "//", "%",
-    "0", "1", "2", "64", "128", "-1", "0.5", "1e-3", ".5", "1.", "007",
-    '"s"', '"weights/encoder.pt"', '"a\\"b"', '"\\u00e9"', '"bad\\q"', '"open', "'single'", '"tab\there"',
-    '"\x00"',
-    "\n", "\n", "\r\n", "\r", "# comment\n", "#", "\t", "  ",
-]
 _seps = st.sampled_from(["", " ", " ", "\n", "\t"])
 token_soup = st.lists(st.tuples(st.sampled_from(TG_TOKENS), _seps), max_size=60).map(
     lambda pairs: "".join(t + s for t, s in pairs)
@@ -172,7 +164,6 @@ def generated_program(draw):
     return f"import std\n{blocks}{body}\n"
 
 
-_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|>>|->|//|\"[^\"\n]*\"|#[^\n]*|\s+|.")
 
 
 @st.composite

@@ -59,6 +59,9 @@ def _ceil_mode() -> HyperParam:
 # ------------------------------------------------------------------------------ rules
 
 
+INT32_MAX = 2**31 - 1  # torch's max and average pooling convert their window to C ints
+
+
 def _pool_input(n: int, ctx: ShapeCtx) -> TType:
     (x,) = ctx.in_types
     ctx.expect_rank(x, n + 2, n + 2)
@@ -77,6 +80,10 @@ def _window_shape(facts: "_Kind", ctx: ShapeCtx):
     stride = kernel if ctx.arg("stride") is None else spatial_ints(ctx, "stride", n, 1)
     pads = spatial_ints(ctx, "padding", n, 0)
     dilation = spatial_ints(ctx, "dilation", n, 1) if ctx.arg("dilation") is not None else [Sym.const(1)] * n
+    for name, values in (("kernel_size", kernel), ("stride", stride), ("padding", pads), ("dilation", dilation)):
+        if any(isinstance(v.value, int) and v.value > INT32_MAX for v in values):
+            ctx.error(f"`{name}` {max(v.value for v in values)} is larger than torch's pooling allows "
+                      f"({INT32_MAX})", "torch's pooling kernels take 32-bit window sizes", code="E057")
     ceil_mode = bool(ctx.arg("ceil_mode").value)
     if not ctx.arg("ceil_mode").is_const:
         ctx.error("`ceil_mode` must be `true` or `false` here, not a parameter",

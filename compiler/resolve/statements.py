@@ -869,6 +869,10 @@ class GraphResolver:
             name = body_out if k == len(el.body.elements) - 1 else sub.fresh(base)
             if isinstance(inner, A.RepeatElement):
                 res = sub._repeat(inner, cur, index, base, (name,))
+            elif isinstance(inner, A.ExprElement):  # `repeat(n) { - relu }`: no value to start from
+                sub.err(inner.span, "E036", "a `repeat` body is a chain of ops applied to the value, "
+                        "not an expression", "write the ops only: `repeat(n) { relu >> neg }`")
+                res = None
             elif inner.has_parens:
                 outer = False
                 for a in inner.args:
