@@ -732,6 +732,8 @@ CASES = [
          rejected="E002"),
     case("raw_newline_in_a_string", 'model M {\n    input x: [batch, feature=4]\n    y = x >> linear(3)\n'
          '    load y from "a\n.pt"\n}\n', rejected="E003"),
+    case("train_and_model_are_reserved_words", "model M {\n    input x: [batch, feature=4]\n"
+         "    train = x >> linear(3)\n    model = train >> relu\n}\n", rejected="E006"),
     case("python_string_in_tg", "model M {\n    input x: [batch, feature=4]\n    y = x >> linear(3)\n"
          "    load y from '__import__(\"os\")'\n}\n", rejected="E002"),
 ]
@@ -1035,7 +1037,9 @@ def test_module_attributes_cover_nn_module():
     """No submodule or stored parameter may take a name nn.Module has (a method, `_modules`...)."""
     import torch
 
-    names = {n for n in dir(torch.nn.Module()) if not (n.startswith("__") and n.endswith("__"))}
+    # names from `__` on are renamed anyway (dunders, mangling); torch.compile patches a few such
+    # (`___needs_generation_tag_patch`) onto nn.Module in the processes it runs in
+    names = {n for n in dir(torch.nn.Module()) if not n.startswith("__")}
     assert names <= naming.MODULE_ATTRS, sorted(names - naming.MODULE_ATTRS)
 
 

@@ -113,6 +113,8 @@ _KINDS = {
 # ------------------------------------------------------------------------------ shapes and emission
 #
 # Outputs: seq [batch, token, feature=hidden * directions] and the final states h_n (and c_n)
+MAX_LAYERS = 10_000  # stacked layers of one lstm/gru, as many as the steps of one `repeat` (E057)
+
 # [layer=num_layers * directions, batch, feature=hidden], as torch gives them with batch_first.
 # torch only warns about dropout with one layer; here it is an error when num_layers is a literal
 # (the dropout can never act), and left to torch's warning when num_layers is a parameter that a
@@ -134,6 +136,10 @@ def _shape(kind: _Kind, ctx: ShapeCtx):
     for name, value in (("hidden_size", hidden), ("num_layers", layers)):
         if value.value < 1:
             ctx.error(f"`{name}` must be positive, not {value.value}")
+    if layers.value > MAX_LAYERS:
+        ctx.error(f"`num_layers` is {layers.value}; tgc builds at most {MAX_LAYERS} stacked layers",
+                  "torch makes each layer's weights in a Python loop (as many as a `repeat`'s steps)",
+                  code="E057")
     p = ctx.arg("dropout")
     if not 0 <= p.value <= 1:
         ctx.error(f"`dropout` must be between 0 and 1, not {p.value}")
@@ -164,11 +170,12 @@ def _emit(kind: _Kind, ctx) -> Emission:
     return Emission(call=f"{ctx.m}({ctx.exprs[0]})", module=module, unpack=kind.unpack, first="[0]")
 
 
-def _layer_sizes(ctx) -> tuple[int, list[int]]:
-    """(directions, the input width of each layer)."""
+def _layer_sizes(ctx) -> tuple[int, list[tuple[int, int]]]:
+    """(directions, [(an input width, the number of layers taking it)]): the first layer takes
+    the input's width, the others the output of the one before (counted, not listed)."""
     hidden, layers = ctx.value("hidden_size"), ctx.value("num_layers")
     directions = 2 if ctx.value("bidirectional") else 1
-    return directions, [ctx.size(ctx.in_types[0])] + [hidden * directions] * (layers - 1)
+    return directions, [(ctx.size(ctx.in_types[0]), 1), (hidden * directions, layers - 1)]
 
 
 def _params(kind: _Kind, ctx) -> int:
@@ -176,7 +183,7 @@ def _params(kind: _Kind, ctx) -> int:
     directions, widths = _layer_sizes(ctx)
     hidden = ctx.value("hidden_size")
     biases = 2 * gates * hidden if ctx.value("bias") else 0  # bias_ih and bias_hh
-    return directions * sum(gates * hidden * (w + hidden) + biases for w in widths)
+    return directions * sum(n * (gates * hidden * (w + hidden) + biases) for w, n in widths)
 
 
 def _macs(kind: _Kind, ctx) -> int:
@@ -184,7 +191,7 @@ def _macs(kind: _Kind, ctx) -> int:
     directions, widths = _layer_sizes(ctx)
     hidden = ctx.value("hidden_size")
     steps = ctx.size(ctx.in_types[0], 1)
-    return steps * directions * sum(gates * hidden * (w + hidden) for w in widths)
+    return steps * directions * sum(n * gates * hidden * (w + hidden) for w, n in widths)
 
 
 # ------------------------------------------------------------------------------ autotest
