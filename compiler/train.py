@@ -182,7 +182,8 @@ def _list_item(key: str, value: A.Expr, model: ir.Graph, diags: list[Diagnostic]
             return None
         return value.id
     cb = _call("callbacks", value, diags)
-    if cb is not None and cb["name"] == "unfreeze":
+    # without a target (`unfreeze(epoch=1)`, reported already) there is nothing to look up
+    if cb is not None and cb["name"] == "unfreeze" and cb.get("target") is not None:
         target = cb["target"]
         producers = [n for n in model.nodes if target in n.outputs or n.target == target]
         if not any(n.frozen for n in producers):

@@ -81,6 +81,11 @@ REGRESSIONS: list[tuple[str, str]] = [
     # 10,000 stacked layers is E057 (compiler/ops/recurrent.py)
     ("rnn_with_a_huge_number_of_layers", "model M {\n    input x: [batch, token, feature=4]\n"
      "    v, h = gru(x, hidden=3, num_layers=99999999999)\n}\n"),
+    # `unfreeze(...)` without its target crashed the train section's plan (KeyError) after
+    # reporting the missing argument; now the E041s alone (compiler/train.py)
+    ("unfreeze_without_a_target", "model M(d: int = 4) {\n    input x: [batch, feature=d]\n"
+     "    logits = x >> linear(3)\n}\ntrain M {\n    data: sklearn(\"digits\")\n    task: classification\n"
+     "    callbacks: unfreeze(every=1)\n    epochs: 1\n}\n"),
     # a repeat body that starts with an expression crashed the resolver (AttributeError); now E036
     # (compiler/resolve/statements.py)
     ("repeat_body_expression", "model M {\n    input x: [batch, feature=4]\n"
