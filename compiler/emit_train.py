@@ -14,11 +14,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from tgc import __version__
-
 from .emit import ClassView, _doc_text, _environment, emit_views, format_code, header_line
 from .shapes import Checked, GraphShapes
-from .train import METRICS, TrainPlan
+from .train import TrainPlan
 from .train_checks import DEFAULT_CONTEXT
 from .vendor import vendor
 
